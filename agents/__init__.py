@@ -1,0 +1,1 @@
+"""Model-free baselines: A2C and PPO."""

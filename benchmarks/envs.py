@@ -1,0 +1,121 @@
+"""Environment steps per second: single env, SyncVectorEnv, our VectorEnv, and jitted rollouts.
+
+    python -m benchmarks.envs            # about a minute on a 2-core CPU
+    python -m benchmarks.envs --quick    # smaller sizes
+
+Every row's ratio is against the Gymnasium single env measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import jax
+
+import envs  # noqa: F401
+from benchmarks.common import best_rate, human, machine, print_table
+from envs.jax_env import autoreset_step, make_jax_env
+
+ID = "worldplan/Spaceship-v0"
+
+
+def single_env_rate() -> float:
+    """A Python loop over ``gym.make`` (wrappers included), pre-sampled actions, with resets."""
+    env = gym.make(ID)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(1000)]
+
+    def run() -> int:
+        for action in actions:
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+        return len(actions)
+
+    return best_rate(run)
+
+
+def vector_rate(venv: gym.vector.VectorEnv, steps: int = 50) -> float:
+    """Steps of a Gymnasium vector env, counted as sub-env steps."""
+    venv.reset(seed=0)
+    venv.action_space.seed(0)
+    actions = [venv.action_space.sample() for _ in range(steps)]
+    venv.step(actions[0])
+
+    def run() -> int:
+        for action in actions:
+            venv.step(action)
+        return steps * venv.num_envs
+
+    return best_rate(run)
+
+
+def make_rollout(num_envs: int, length: int):
+    """A jitted ``vmap`` + ``lax.scan`` rollout of the core with random actions and autoreset."""
+    env = make_jax_env(ID)
+    params = env.params
+
+    def one_env(key: jax.Array) -> jax.Array:
+        key, reset_key = jax.random.split(key)
+        _, state = env.reset(reset_key, params)
+
+        def body(carry, _):
+            state, key, total = carry
+            key, action_key, step_key = jax.random.split(key, 3)
+            action = jax.random.uniform(action_key, (2,), minval=-1.0, maxval=1.0)
+            _, state, reward, _, _, _ = autoreset_step(env, step_key, state, action, params)
+            return (state, key, total + reward), None
+
+        return jax.lax.scan(body, (state, key, 0.0), None, length=length)[0][2]
+
+    rollout = jax.jit(jax.vmap(one_env))
+    keys = jax.random.split(jax.random.PRNGKey(0), num_envs)
+    rollout(keys).block_until_ready()  # compile
+
+    def run() -> int:
+        rollout(keys).block_until_ready()
+        return num_envs * length
+
+    return run
+
+
+def main() -> None:
+    """Measures and prints the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    args = parser.parse_args()
+    vector_sizes = [1, 64, 1024] if args.quick else [1, 64, 1024, 8192]
+    rollout_sizes = [1024, 16384] if args.quick else [1024, 16384, 131072]
+    print(f"machine: {machine()}")
+    start = time.perf_counter()
+    base = single_env_rate()
+    rows = [["Gymnasium single env, Python loop", 1, human(base), "1.0"]]
+
+    def add(name: str, n: int, rate: float) -> None:
+        rows.append([name, n, human(rate), f"{rate / base:.1f}"])
+
+    sync = gym.make_vec(ID, num_envs=8, vectorization_mode="sync")
+    add("Gymnasium SyncVectorEnv", 8, vector_rate(sync))
+    for n in vector_sizes:
+        venv = gym.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point")
+        add("worldplan SpaceshipVectorEnv (jitted, on device)", n, vector_rate(venv))
+    for n in rollout_sizes:
+        add(
+            "jit(vmap(lax.scan)) rollout of the core, 100 steps",
+            n,
+            best_rate(make_rollout(n, 100), repeats=3, min_seconds=1.0),
+        )
+    print()
+    print_table(
+        f"Spaceship-v0 environment steps per second ({jax.devices()[0].platform})",
+        ["what", "envs", "steps/s", "x single env"],
+        rows,
+    )
+    print(f"\n(total {time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

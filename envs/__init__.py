@@ -1,0 +1,20 @@
+"""worldplan environments; importing this package registers them with Gymnasium.
+
+Ids:
+    ``worldplan/Spaceship-v0``: planet gravity control (continuous, discrete, hybrid actions).
+"""
+
+from gymnasium.envs.registration import register, registry
+
+
+def _register(env_id: str, **kwargs) -> None:
+    if env_id not in registry:
+        register(id=env_id, **kwargs)
+
+
+_register(
+    "worldplan/Spaceship-v0",
+    entry_point="envs.spaceship.env:SpaceshipEnv",
+    vector_entry_point="envs.spaceship.vector:SpaceshipVectorEnv",
+    max_episode_steps=200,
+)

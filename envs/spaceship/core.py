@@ -1,0 +1,309 @@
+"""Pure functional core of the spaceship task: reset, step, dynamics and observation.
+
+Every function is pure and written for ONE environment; batch with ``jax.vmap`` and ``jax.jit`` at
+the outermost call. ``dynamics``, ``observe``, ``transition`` and ``task.reward`` are also
+differentiable (``jax.grad`` through a ``lax.scan`` of ``transition`` is how gradient-based planning
+works).
+
+The deterministic functions (everything but :func:`reset`) are written with ``envs.ops``: given
+NumPy leaves they run on host float32 scalars, given JAX arrays or tracers in JAX. The Gymnasium
+single env uses the host path, because one JAX dispatch costs ~30-40 us on a CPU, which alone
+would cap a one-env-at-a-time loop (Stable-Baselines3 style) near 25K steps/s. It is the same code,
+not a copy; ``tests/test_spaceship_core.py`` checks both paths against an independent reference.
+
+Physics (per substep of length h = dt / substeps, semi-implicit Euler):
+    a = -mu * d / max(|d|, R)^3 + max_thrust * u,   d = position - planet_position
+    velocity += h * a;  position += h * velocity
+with mu = surface_gravity * R^2 (inverse-square outside the planet, clamped to the surface value
+inside, i.e. linear in |d| as for a uniform ball).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from envs.ops import ops_for
+from envs.spaceship import task
+from envs.spaceship.params import SpaceshipParams
+
+OBS_DIM = 13
+"""Length of the state observation vector (see :func:`observe`)."""
+
+_EPS = 1e-6
+
+
+@struct.dataclass
+class SpaceshipState:
+    """State of one spaceship episode (all float32 except the two int32 counters)."""
+
+    position: Any
+    """(2,) ship position [m], world frame, y up."""
+    velocity: Any
+    """(2,) ship velocity [m/s]."""
+    planet_position: Any
+    """(2,) planet centre [m]."""
+    planet_radius: Any
+    """() planet radius [m]."""
+    surface_gravity: Any
+    """() gravity at the planet's surface [m/s^2]."""
+    targets: Any
+    """(num_targets, 2) target positions [m], visited in order."""
+    target_index: Any
+    """() int32 index of the current target; equals num_targets once all are visited."""
+    time: Any
+    """() int32 steps taken this episode."""
+    thrust: Any
+    """(2,) last thrust command u, |u| <= 1 [-] (drawn as the flame)."""
+
+
+STATE_SHAPES = {
+    "position": (2,),
+    "velocity": (2,),
+    "planet_position": (2,),
+    "planet_radius": (),
+    "surface_gravity": (),
+    "targets": None,  # (num_targets, 2), checked against params
+    "target_index": (),
+    "time": (),
+    "thrust": (2,),
+}
+
+
+def reset(key: jax.Array, params: SpaceshipParams) -> tuple[jax.Array, SpaceshipState]:
+    """Draws a new episode.
+
+    Args:
+        key: PRNG key.
+        params: task parameters (ranges documented there).
+
+    Returns:
+        ``(obs, state)``: obs (OBS_DIM,) float32 and the initial state.
+    """
+    # One uniform draw for every random quantity: a single threefry call compiles much faster
+    # than one per quantity. u[k] ~ U(0, 1) independently.
+    u = jax.random.uniform(key, (8 + 2 * params.num_targets,))
+
+    def between(x: jax.Array, bounds: tuple[float, float]) -> jax.Array:
+        return bounds[0] + x * (bounds[1] - bounds[0])
+
+    offset = params.planet_offset
+    planet_position = between(u[0:2], (-offset, offset))
+    radius = between(u[2], params.planet_radius_range)
+    gravity = between(u[3], params.surface_gravity_range)
+    distance = radius + between(u[4], params.start_altitude_range)
+    bearing = between(u[5], (-jnp.pi, jnp.pi))
+    outward = jnp.stack([jnp.cos(bearing), jnp.sin(bearing)])
+    # Circular orbit speed sqrt(mu / r), prograde or retrograde at random, with relative noise.
+    circular_speed = jnp.sqrt(gravity * radius**2 / distance)
+    spin = jnp.where(u[6] < 0.5, 1.0, -1.0)
+    noise = between(u[7], (-params.start_speed_noise, params.start_speed_noise))
+    tangent = spin * jnp.stack([-outward[1], outward[0]])
+    k = params.num_targets
+    t_alt = between(u[8 : 8 + k], params.target_altitude_range)
+    t_bearing = between(u[8 + k : 8 + 2 * k], (-jnp.pi, jnp.pi))
+    t_dir = jnp.stack([jnp.cos(t_bearing), jnp.sin(t_bearing)], axis=-1)
+    targets = planet_position + (radius + t_alt)[:, None] * t_dir
+    state = SpaceshipState(
+        position=planet_position + distance * outward,
+        velocity=circular_speed * (1.0 + noise) * tangent,
+        planet_position=planet_position,
+        planet_radius=radius,
+        surface_gravity=gravity,
+        targets=targets,
+        target_index=jnp.zeros((), jnp.int32),
+        time=jnp.zeros((), jnp.int32),
+        thrust=jnp.zeros((2,), jnp.float32),
+    )
+    return observe(state, params), state
+
+
+def gravity(position: Any, state: SpaceshipState) -> Any:
+    """Gravitational acceleration at ``position`` (2,) [m] from the state's planet, (2,) [m/s^2]."""
+    ops = ops_for(state.planet_radius)
+    planet = _Planet.of(state)
+    gx, gy = planet.gravity(ops, position[0], position[1])
+    return ops.stack([gx, gy])
+
+
+class _Planet(NamedTuple):
+    """The planet's scalars, read once per step (indexing costs ~0.1 us each on the host)."""
+
+    x: Any
+    y: Any
+    radius: Any
+    mu: Any
+
+    @classmethod
+    def of(cls, state: SpaceshipState) -> _Planet:
+        radius = state.planet_radius
+        mu = state.surface_gravity * radius * radius  # gravitational parameter [m^3/s^2]
+        return cls(state.planet_position[0], state.planet_position[1], radius, mu)
+
+    def gravity(self, ops: Any, px: Any, py: Any) -> tuple[Any, Any]:
+        dx, dy = px - self.x, py - self.y
+        clamped = ops.maximum(ops.sqrt(dx * dx + dy * dy + _EPS), self.radius)
+        scale = self.mu / (clamped * clamped * clamped)
+        return -scale * dx, -scale * dy
+
+
+def dynamics(state: SpaceshipState, thrust: Any, params: SpaceshipParams) -> SpaceshipState:
+    """Integrates one environment step of the physics (no task bookkeeping).
+
+    Args:
+        state: current state.
+        thrust: (2,) thrust command u with |u| <= 1 [-]; the acceleration is max_thrust * u.
+        params: task parameters.
+
+    Returns:
+        The state after ``params.dt`` seconds, ``time`` incremented and ``thrust`` recorded.
+    """
+    ops = ops_for(state.planet_radius)
+    h = params.dt / params.substeps
+    planet = _Planet.of(state)
+    px, py = state.position[0], state.position[1]
+    vx, vy = state.velocity[0], state.velocity[1]
+    ux, uy = thrust[0], thrust[1]
+    tx, ty = params.max_thrust * ux, params.max_thrust * uy
+    for _ in range(params.substeps):  # unrolled: substeps is small and static
+        gx, gy = planet.gravity(ops, px, py)
+        vx = vx + h * (gx + tx)
+        vy = vy + h * (gy + ty)
+        px = px + h * vx
+        py = py + h * vy
+    # Built directly: dataclasses.replace costs ~10 us on the host path.
+    return SpaceshipState(
+        position=ops.stack([px, py]),
+        velocity=ops.stack([vx, vy]),
+        planet_position=state.planet_position,
+        planet_radius=state.planet_radius,
+        surface_gravity=state.surface_gravity,
+        targets=state.targets,
+        target_index=state.target_index,
+        time=state.time + 1,
+        thrust=ops.stack([ux, uy]),
+    )
+
+
+def action_to_thrust(action: Any, params: SpaceshipParams) -> Any:
+    """Maps an action of ``params.action_mode`` to a thrust command u, (2,), |u| <= 1.
+
+    continuous: (2,) in [-1, 1]^2, clipped to the box, then scaled down to |u| <= 1.
+    discrete: int in [0, 9): 0 is no thrust, k >= 1 full thrust at angle (k - 1) * 45 degrees.
+    hybrid: {"fire": int in {0, 1}, "angle": (1,) radians}: u = fire * (cos angle, sin angle).
+    """
+    if params.action_mode == "continuous":
+        ops = ops_for(action)
+        ux, uy = ops.clip(action[0], -1.0, 1.0), ops.clip(action[1], -1.0, 1.0)
+        scale = ops.maximum(ops.sqrt(ux * ux + uy * uy + _EPS), 1.0)
+        return ops.stack([ux / scale, uy / scale])
+    if params.action_mode == "discrete":
+        ops = ops_for(action)
+        angle = ops.f32(action - 1) * (ops.pi / 4)
+        on = ops.f32(action > 0)
+        return ops.stack([on * ops.cos(angle), on * ops.sin(angle)])
+    if params.action_mode == "hybrid":
+        ops = ops_for(action["angle"])
+        fire, angle = ops.f32(action["fire"]), action["angle"][0]
+        return ops.stack([fire * ops.cos(angle), fire * ops.sin(angle)])
+    raise ValueError(f"unknown action_mode {params.action_mode!r}")
+
+
+def transition(
+    state: SpaceshipState, thrust: Any, params: SpaceshipParams
+) -> tuple[SpaceshipState, Any, Any]:
+    """One full step from a thrust command: physics, reward, target bookkeeping, termination.
+
+    This is the differentiable ``model_step`` that planners use as the true dynamics.
+
+    Returns:
+        ``(next_state, reward, terminated)`` with reward () float32 and terminated () bool.
+    """
+    result = task.outcome(state, thrust, dynamics(state, thrust, params), params)
+    return result.next_state, result.reward, result.terminated
+
+
+def step(
+    key: jax.Array | None, state: SpaceshipState, action: Any, params: SpaceshipParams
+) -> tuple[Any, SpaceshipState, Any, Any, Any, dict[str, Any]]:
+    """Steps one environment (gymnax signature). The dynamics are deterministic; ``key`` is unused.
+
+    Returns:
+        ``(obs, state, reward, terminated, truncated, info)``; truncated is ``time >= max_steps``.
+        info holds ``targets_reached`` () int32 and ``crashed``/``escaped`` () bool.
+    """
+    del key
+    thrust = action_to_thrust(action, params)
+    result = task.outcome(state, thrust, dynamics(state, thrust, params), params)
+    next_state = result.next_state
+    info = {
+        "targets_reached": next_state.target_index,
+        "crashed": result.crashed,
+        "escaped": result.escaped,
+    }
+    truncated = next_state.time >= params.max_steps
+    return (
+        observe(next_state, params),
+        next_state,
+        result.reward,
+        result.terminated,
+        truncated,
+        info,
+    )
+
+
+def observe(state: SpaceshipState, params: SpaceshipParams) -> Any:
+    """The state observation, (OBS_DIM,) float32.
+
+    ====  =========================================  ======
+    idx   meaning                                    unit
+    ====  =========================================  ======
+    0-1   ship position (world frame)                m
+    2-3   ship velocity                              m/s
+    4-5   planet centre relative to the ship         m
+    6-7   current target relative to the ship        m
+    8-9   next target relative to the ship           m
+    10    planet radius                              m
+    11    surface gravity                            m/s^2
+    12    fraction of targets still to visit         -
+    ====  =========================================  ======
+
+    Once every target is visited, the "current" and "next" targets are the last one.
+    """
+    ops = ops_for(state.planet_radius)
+    last = params.num_targets - 1
+    current = state.targets[ops.minimum(state.target_index, last)]
+    upcoming = state.targets[ops.minimum(state.target_index + 1, last)]
+    px, py = state.position[0], state.position[1]
+    remaining = ops.f32(params.num_targets - state.target_index) / params.num_targets
+    return ops.stack(
+        [
+            px,
+            py,
+            state.velocity[0],
+            state.velocity[1],
+            state.planet_position[0] - px,
+            state.planet_position[1] - py,
+            current[0] - px,
+            current[1] - py,
+            upcoming[0] - px,
+            upcoming[1] - py,
+            state.planet_radius,
+            state.surface_gravity,
+            remaining,
+        ]
+    )
+
+
+def as_numpy(state: SpaceshipState) -> SpaceshipState:
+    """Copies a state's leaves to NumPy (float32 / int32), e.g. to step it on the NumPy path."""
+    return jax.tree_util.tree_map(lambda x: np.array(x), state)
+
+
+def as_jax(state: SpaceshipState) -> SpaceshipState:
+    """Moves a state's leaves onto the default JAX device."""
+    return jax.tree_util.tree_map(jnp.asarray, state)

@@ -1,0 +1,265 @@
+"""The Gymnasium single environment: a thin NumPy shell over ``core.py``."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import gymnasium as gym
+import jax
+import numpy as np
+
+from envs.spaceship import core, pixels, spaces
+from envs.spaceship.params import ACTION_MODES, OBS_MODES, SpaceshipParams
+
+_reset = jax.jit(core.reset)
+_split = jax.jit(jax.random.split)
+
+
+def make_params(
+    action_mode: str = "continuous", params: SpaceshipParams | None = None, **overrides: Any
+) -> SpaceshipParams:
+    """Builds :class:`SpaceshipParams` from a base (default: the ``-v0`` values) and overrides."""
+    if action_mode not in ACTION_MODES:
+        raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
+    base = params if params is not None else SpaceshipParams()
+    unknown = set(overrides) - set(base.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown SpaceshipParams fields: {sorted(unknown)}")
+    return base.replace(action_mode=action_mode, **overrides)
+
+
+def check_state(state: Any, params: SpaceshipParams) -> core.SpaceshipState:
+    """Validates a user-given state (a SpaceshipState or a dict of its fields).
+
+    Returns:
+        The state as a SpaceshipState with NumPy leaves.
+
+    Raises:
+        ValueError: naming the first missing, misshapen or non-finite field.
+    """
+    if isinstance(state, core.SpaceshipState):
+        fields = {name: getattr(state, name) for name in core.STATE_SHAPES}
+    elif isinstance(state, dict):
+        missing = set(core.STATE_SHAPES) - set(state)
+        if missing:
+            raise ValueError(f"options['state'] is missing fields {sorted(missing)}")
+        fields = state
+    else:
+        raise ValueError(
+            f"options['state'] must be a SpaceshipState or a dict of its fields, got {type(state)}"
+        )
+    out = {}
+    for name, shape in core.STATE_SHAPES.items():
+        expected = (params.num_targets, 2) if shape is None else shape
+        dtype = np.int32 if name in ("target_index", "time") else np.float32
+        value = np.asarray(fields[name])
+        if value.shape != expected:
+            raise ValueError(
+                f"options['state'].{name} must have shape {expected}, got {value.shape}"
+            )
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"options['state'].{name} contains NaN or inf: {value}")
+        out[name] = value.astype(dtype)
+    if not 0 <= out["target_index"] <= params.num_targets:
+        raise ValueError(f"options['state'].target_index must be in [0, {params.num_targets}]")
+    return core.SpaceshipState(**out)
+
+
+def check_action(action: Any, params: SpaceshipParams) -> Any:
+    """Validates one action of ``params.action_mode`` and returns it as NumPy.
+
+    Continuous values outside [-1, 1] are clipped later; hybrid angles are periodic (any finite
+    value is accepted).
+
+    Raises:
+        ValueError: a wrong shape, NaN/inf, or a discrete value outside its range.
+    """
+    mode = params.action_mode
+    if mode == "continuous":
+        a = np.asarray(action, dtype=np.float32)
+        if a.shape != (2,):
+            raise ValueError(f"continuous action must have shape (2,), got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action contains NaN or inf: {a}")
+        return a
+    if mode == "discrete":
+        a = np.asarray(action)
+        if a.shape != () or not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"discrete action must be an integer scalar, got {action!r}")
+        if not 0 <= int(a) < params.num_discrete_actions:
+            raise ValueError(
+                f"discrete action must be in [0, {params.num_discrete_actions}), got {int(a)}"
+            )
+        return a.astype(np.int32)
+    if not isinstance(action, dict) or set(action) != {"fire", "angle"}:
+        raise ValueError(
+            f"hybrid action must be a dict with keys 'fire' and 'angle', got {action!r}"
+        )
+    fire, angle = np.asarray(action["fire"]), np.asarray(action["angle"], dtype=np.float32)
+    if fire.shape != () or int(fire) not in (0, 1):
+        raise ValueError(f"hybrid action 'fire' must be 0 or 1, got {action['fire']!r}")
+    if angle.shape != (1,) or not np.all(np.isfinite(angle)):
+        raise ValueError(f"hybrid action 'angle' must be a finite (1,) array, got {angle!r}")
+    return {"fire": fire.astype(np.int32), "angle": angle}
+
+
+class SpaceshipEnv(gym.Env):
+    """Spaceship gravity control (``worldplan/Spaceship-v0``).
+
+    ## Description
+    A ship flies around a planet whose gravity pulls it in (inverse square, Henaff, Whitney & LeCun,
+    arXiv:1705.07177). Its thruster can point in any direction. It must visit ``num_targets``
+    targets in order without touching the planet or leaving the square arena, spending little fuel.
+    Physics: semi-implicit Euler with ``substeps`` per step of ``dt`` seconds (see ``core.py``).
+
+    ## Action Space
+    Chosen with ``action_mode``; the thrust acceleration is ``max_thrust * u`` (4 m/s^2 at |u| = 1).
+
+    | mode       | space                          | meaning                            | unit |
+    |------------|--------------------------------|------------------------------------|------|
+    | continuous | Box(-1, 1, (2,))               | thrust command u, clipped, |u|<=1   | -    |
+    | discrete   | Discrete(9)                    | 0 no-op; k: full thrust, (k-1)*45  | deg  |
+    | hybrid     | Dict(fire=Discrete(2),         | fire or not;                       | -    |
+    |            |      angle=Box(-pi, pi, (1,))) | thruster angle (periodic)          | rad  |
+
+    A wrong shape, NaN/inf, or a discrete value out of range raises ValueError.
+
+    ## Observation Space
+    ``obs_mode="state"``: Box (13,) float32:
+
+    | idx | observation                         | unit  |
+    |-----|-------------------------------------|-------|
+    | 0-1 | ship position                       | m     |
+    | 2-3 | ship velocity                       | m/s   |
+    | 4-5 | planet centre - ship position       | m     |
+    | 6-7 | current target - ship position      | m     |
+    | 8-9 | next target - ship position         | m     |
+    | 10  | planet radius                       | m     |
+    | 11  | planet surface gravity              | m/s^2 |
+    | 12  | fraction of targets left            | -     |
+
+    ``obs_mode="pixels"``: Box(0, 255, (64, 64, 3), uint8), a top-down frame of the arena.
+
+    ## Rewards
+    Per step: +1 per metre of progress towards the current target, +10 on reaching it,
+    -0.05 |u|^2 fuel, -50 on crashing into the planet, -50 on leaving the arena (``task.py``).
+
+    ## Starting State
+    Planet radius U(1, 2) m, surface gravity U(2, 4) m/s^2, centre U(-1, 1)^2 m. Ship 2-5 m above
+    the surface on a near-circular orbit (speed noise +-20%, random direction). Three targets
+    1.5-6 m
+    above the surface at random bearings. ``reset(options={"state": s})`` starts from any state.
+
+    ## Episode End
+    Terminated: crash, leaving the arena [-10, 10]^2 m, or all targets visited.
+    Truncated: after 200 steps (20 s), by Gymnasium's TimeLimit (``max_episode_steps``).
+
+    ## Arguments
+    ``gymnasium.make("worldplan/Spaceship-v0", action_mode="continuous", obs_mode="state",
+    render_mode=None, params=None, **param_overrides)``; overrides are SpaceshipParams fields.
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        action_mode: str = "continuous",
+        obs_mode: str = "state",
+        render_mode: str | None = None,
+        params: SpaceshipParams | None = None,
+        **param_overrides: Any,
+    ) -> None:
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        self.params = make_params(action_mode, params, **param_overrides)
+        self.obs_mode = obs_mode
+        self.render_mode = render_mode
+        self.action_space = spaces.action_space(self.params)
+        self.observation_space = spaces.observation_space(self.params, obs_mode)
+        self._key: np.ndarray | None = None
+        self._state: core.SpaceshipState | None = None
+        self._trail: collections.deque = collections.deque(maxlen=300)
+        self._return = 0.0
+        self._renderer = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Starts an episode; ``options={"state": s}`` starts from ``s``, not a random draw."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self._key = np.asarray(jax.random.PRNGKey(seed))
+        elif self._key is None:
+            self._key = np.asarray(jax.random.PRNGKey(int(self.np_random.integers(2**31))))
+        keys = np.asarray(_split(self._key))
+        self._key = keys[0]
+        if options and "state" in options:
+            self._state = check_state(options["state"], self.params)
+        else:
+            self._state = core.as_numpy(_reset(keys[1], self.params)[1])
+        self._trail.clear()
+        self._trail.append(self._state.position.copy())
+        self._return = 0.0
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Advances ``dt`` seconds; see the class docstring for actions and rewards."""
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        action = check_action(action, self.params)
+        obs, self._state, reward, terminated, _, info = core.step(
+            None, self._state, action, self.params
+        )
+        reward = float(reward)
+        self._return += reward
+        self._trail.append(self._state.position.copy())
+        if self.render_mode == "human":
+            self.render()
+        info = {k: v.item() for k, v in info.items()}
+        # Time limits come from Gymnasium's TimeLimit wrapper (max_episode_steps), not the core.
+        if self.obs_mode == "pixels":
+            obs = pixels.rasterize(self._state, self.params)
+        return obs, reward, bool(terminated), False, info
+
+    def _observation(self) -> np.ndarray:
+        if self.obs_mode == "pixels":
+            return pixels.rasterize(self._state, self.params)
+        return core.observe(self._state, self.params)
+
+    def get_state(self) -> core.SpaceshipState:
+        """A copy of the current state (NumPy leaves); reset(options={"state": s}) restores it."""
+        if self._state is None:
+            raise RuntimeError("call reset() before get_state()")
+        return core.as_numpy(self._state)
+
+    def render(self) -> np.ndarray | None:
+        """Draws the current state: a window ("human") or an (512, 512, 3) uint8 frame."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode to make()")
+            return None
+        if self._state is None:
+            raise RuntimeError("call reset() before render()")
+        if self._renderer is None:
+            from envs.spaceship.render import Renderer
+
+            self._renderer = Renderer(self.render_mode, self.metadata["render_fps"])
+        return self._renderer.draw(self._state, self.params, list(self._trail), self._return)
+
+    def close(self) -> None:
+        """Closes the render window."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_renderer"] = None  # pygame surfaces do not pickle; a copy re-opens its own
+        return state

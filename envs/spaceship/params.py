@@ -1,0 +1,68 @@
+"""Constants of the spaceship task (``worldplan/Spaceship-v0``), each with its unit.
+
+The world is 2D, SI-like and y up: positions in metres [m], velocities in [m/s], accelerations in
+[m/s^2], angles in radians, time in seconds [s]. The planet's gravitational parameter is derived
+from its surface gravity and radius (``mu = g_surface * radius**2``) and is never stored.
+"""
+
+from __future__ import annotations
+
+from flax import struct
+
+ACTION_MODES = ("continuous", "discrete", "hybrid")
+OBS_MODES = ("state", "pixels")
+
+
+@struct.dataclass
+class SpaceshipParams:
+    """Fixed parameters of a spaceship run. Changing any of them changes the task.
+
+    Fields marked static are Python values that shape the computation (jit recompiles when they
+    change); the others are pytree leaves and may be traced.
+    """
+
+    action_mode: str = struct.field(pytree_node=False, default="continuous")
+    """How actions are given: "continuous" (thrust vector), "discrete" (9 choices), "hybrid"."""
+    num_targets: int = struct.field(pytree_node=False, default=3)
+    """Targets to visit, in order, per episode."""
+    substeps: int = struct.field(pytree_node=False, default=4)
+    """Semi-implicit Euler substeps per environment step."""
+    max_steps: int = struct.field(pytree_node=False, default=200)
+    """Episode time limit [steps] applied by the JAX core and the vector env."""
+    pixel_size: int = struct.field(pytree_node=False, default=64)
+    """Side of the square RGB observation in pixel mode [px]."""
+    dt: float = 0.1
+    """Duration of one environment step [s]."""
+    arena_half_width: float = 10.0
+    """The arena is the square [-w, w]^2 [m]; leaving it ends the episode."""
+    planet_radius_range: tuple[float, float] = (1.0, 2.0)
+    """Planet radius, drawn uniformly per episode [m]."""
+    surface_gravity_range: tuple[float, float] = (2.0, 4.0)
+    """Gravity at the planet's surface, drawn uniformly per episode [m/s^2]."""
+    planet_offset: float = 1.0
+    """Planet centre drawn uniformly in [-planet_offset, planet_offset]^2 [m]."""
+    max_thrust: float = 4.0
+    """Thruster acceleration at full command |u| = 1 [m/s^2]."""
+    start_altitude_range: tuple[float, float] = (2.0, 5.0)
+    """Ship start: height above the planet's surface [m], on a near-circular orbit."""
+    start_speed_noise: float = 0.2
+    """Relative noise on the start speed: v = v_circular * (1 + U(-n, n)) [-]."""
+    target_altitude_range: tuple[float, float] = (1.5, 6.0)
+    """Targets: height above the surface, at a uniformly random bearing [m]."""
+    target_tolerance: float = 0.75
+    """A target counts as reached within this distance of the ship [m]."""
+    target_bonus: float = 10.0
+    """Reward for reaching a target [-]."""
+    progress_scale: float = 1.0
+    """Reward per metre of progress towards the current target [1/m]."""
+    fuel_cost: float = 0.05
+    """Cost per step of a thrust command u: fuel_cost * |u|^2 [-]."""
+    crash_penalty: float = 50.0
+    """Penalty for touching the planet (ends the episode) [-]."""
+    escape_penalty: float = 50.0
+    """Penalty for leaving the arena (ends the episode) [-]."""
+
+    @property
+    def num_discrete_actions(self) -> int:
+        """Discrete mode: no-op plus 8 thrust directions (0, 45, ..., 315 degrees)."""
+        return 9

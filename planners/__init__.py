@@ -1,0 +1,1 @@
+"""Planners over learned or true dynamics: GBP, DISTGBP, CEM/MPPI and their action relaxations."""

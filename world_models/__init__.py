@@ -1,0 +1,1 @@
+"""Learned forward models and the shared supervised trainer."""
