@@ -53,8 +53,13 @@ def vector_rate(venv: gym.vector.VectorEnv, steps: int = 50) -> float:
     return best_rate(run)
 
 
-def make_rollout(num_envs: int, length: int):
-    """A jitted ``vmap`` + ``lax.scan`` rollout of the core with random actions and autoreset."""
+def make_rollout(num_envs: int, length: int, autoreset: bool = True):
+    """A jitted ``vmap`` + ``lax.scan`` rollout of the core with random actions.
+
+    With ``autoreset`` every env is reset in place when its episode ends (``autoreset_step``,
+    which draws a fresh start state every step and keeps it only where needed, as gymnax does);
+    without, the episode state is stepped on past termination, as a fixed-horizon planner does.
+    """
     env = make_jax_env(ID)
     params = env.params
 
@@ -66,7 +71,10 @@ def make_rollout(num_envs: int, length: int):
             state, key, total = carry
             key, action_key, step_key = jax.random.split(key, 3)
             action = jax.random.uniform(action_key, (2,), minval=-1.0, maxval=1.0)
-            _, state, reward, _, _, _ = autoreset_step(env, step_key, state, action, params)
+            if autoreset:
+                _, state, reward, _, _, _ = autoreset_step(env, step_key, state, action, params)
+            else:
+                _, state, reward, _, _, _ = env.step(step_key, state, action, params)
             return (state, key, total + reward), None
 
         return jax.lax.scan(body, (state, key, 0.0), None, length=length)[0][2]

@@ -109,3 +109,22 @@ class JaxOps:
 def ops_for(x: Any) -> type[HostOps] | type[JaxOps]:
     """``HostOps`` for NumPy arrays/scalars and Python numbers, ``JaxOps`` otherwise."""
     return HostOps if isinstance(x, (np.ndarray, np.generic, float, int)) else JaxOps
+
+
+def uniforms(key: Any, count: int) -> Any:
+    """``count`` independent U[0, 1) float32 draws from one JAX PRNG key, (count,).
+
+    Equivalent in distribution to ``jax.random.uniform(key, (count,))`` but about 3x cheaper
+    under ``vmap`` on a CPU (measured at 65K envs): the threefry words come from
+    ``jax.random.split``, whose batched kernel is faster than ``random.bits`` for short vectors.
+    Environment resets, which run once per env per step inside autoreset loops, use it.
+    """
+    import jax
+
+    keys = jax.random.split(key, (count + 1) // 2)
+    if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key):
+        keys = jax.random.key_data(keys)
+    words = keys.reshape(-1)[:count]
+    # 23 random mantissa bits under the exponent of 1.0 give a float in [1, 2).
+    mantissa = (words >> 9) | jnp.uint32(0x3F800000)
+    return jax.lax.bitcast_convert_type(mantissa, jnp.float32) - 1.0

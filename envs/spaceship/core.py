@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs.ops import ops_for
+from envs.ops import ops_for, uniforms
 from envs.spaceship import task
 from envs.spaceship.params import SpaceshipParams
 
@@ -84,9 +84,9 @@ def reset(key: jax.Array, params: SpaceshipParams) -> tuple[jax.Array, Spaceship
     Returns:
         ``(obs, state)``: obs (OBS_DIM,) float32 and the initial state.
     """
-    # One uniform draw for every random quantity: a single threefry call compiles much faster
-    # than one per quantity. u[k] ~ U(0, 1) independently.
-    u = jax.random.uniform(key, (8 + 2 * params.num_targets,))
+    # One draw for every random quantity: it compiles and runs much faster than one per quantity
+    # (resets run once per env per step in autoreset loops). u[k] ~ U(0, 1) independently.
+    u = uniforms(key, 8 + 2 * params.num_targets)
 
     def between(x: jax.Array, bounds: tuple[float, float]) -> jax.Array:
         return bounds[0] + x * (bounds[1] - bounds[0])
