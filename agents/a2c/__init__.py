@@ -1,0 +1,63 @@
+"""A2C with Stable-Baselines3's defaults, on device (JAX envs) or host (Gymnasium VectorEnvs).
+
+Public API (stable; the planners and experiments use it)::
+
+    result = agents.a2c.train(A2CConfig(total_steps=...), env, jax.random.key(0))
+    policy = agents.a2c.make_policy(config, env, result.params)   # evaluate_jax form
+    params = agents.a2c.load_params(config, env, run_dir)          # from a results folder
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from agents.a2c.a2c import A2C, A2CConfig
+from agents.common import policy as _policy
+from agents.common import train as _train
+from agents.common.loop import make_train_fn as _make_train_fn
+from agents.common.policy import make_policy
+from agents.common.train import TrainResult
+
+
+def train(
+    config: A2CConfig,
+    env: Any,
+    key: jax.Array,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    extra_config: dict | None = None,
+) -> TrainResult:
+    """Trains A2C; see :func:`agents.common.train.train` for the arguments.
+
+    ``env`` is an ``envs.jax_env.JaxEnv`` (all on device) or a Gymnasium ``VectorEnv`` with
+    ``config.num_envs`` envs (host path). Returns a :class:`TrainResult` whose ``params`` go to
+    :func:`make_policy`.
+    """
+    return _train.train(A2C, config, env, key, run_dir=run_dir, resume=resume,
+                        progress=progress, extra_config=extra_config)  # fmt: skip
+
+
+def make_train_fn(config: A2CConfig, env: Any) -> Any:
+    """Pure ``train_fn(key) -> (TrainState, metrics)`` for a JAX env; ``jit(vmap(train_fn))``."""
+    learner = _train.make_run_learner(A2C, config, env)
+    return _make_train_fn(learner, env, config.num_updates)
+
+
+load_params = functools.partial(_policy.load_params, "a2c")
+"""``load_params(config, env, run_dir) -> params`` from an A2C results folder."""
+
+__all__ = [
+    "A2C",
+    "A2CConfig",
+    "TrainResult",
+    "load_params",
+    "make_policy",
+    "make_train_fn",
+    "train",
+]

@@ -1,0 +1,85 @@
+"""Command line of ``python -m agents.a2c`` / ``python -m agents.ppo`` (tyro)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Generic, TypeVar
+
+import gymnasium as gym
+import jax
+import tyro
+
+from agents.common.results import CONFIG
+from agents.common.train import Algorithm, train
+from experiments import io
+
+ConfigT = TypeVar("ConfigT")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunArgs(Generic[ConfigT]):
+    """Train an actor-critic and write ``results/<algorithm>/<run>/``."""
+
+    config: Annotated[ConfigT, tyro.conf.arg(name="")]
+    """Algorithm settings."""
+    env: str = "worldplan/Spaceship-v0"
+    """Gymnasium env id. Envs with a JAX core train on device unless ``--host``."""
+    seed: int = 0
+    """Seed of the PRNG key (network init, actions, envs)."""
+    host: bool = False
+    """Train on the host path (Gymnasium VectorEnv) even if the env has a JAX core."""
+    resume: Path | None = None
+    """Run folder to continue from (its config.json gives the defaults of every flag)."""
+    run_name: str | None = None
+    """Name of the run folder (default: a timestamp)."""
+    results_dir: Path = Path("results")
+    """Root of the results folders."""
+
+
+def make_env(env_id: str, num_envs: int, host: bool) -> Any:
+    """The JAX env for ``env_id`` if it has a JAX core (and not ``host``), else a VectorEnv."""
+    import envs  # noqa: F401  (registers the worldplan ids)
+
+    if not host:
+        try:
+            from envs.jax_env import make_jax_env
+
+            return make_jax_env(env_id)
+        except (ImportError, KeyError, ValueError, gym.error.Error):
+            pass
+    return gym.make_vec(env_id, num_envs=num_envs)
+
+
+def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
+    """For ``--resume DIR``: defaults from the saved config.json, so flags only override."""
+    argv = list(argv)
+    if "--resume" not in argv or argv.index("--resume") + 1 >= len(argv):
+        return None
+    saved = io.read_json(Path(argv[argv.index("--resume") + 1]) / CONFIG)
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    values = {k: v for k, v in saved["config"].items() if k in fields}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return RunArgs(config=config_cls(**values), env=saved.get("env", RunArgs.env),
+                   seed=saved.get("seed", 0), host=saved.get("path") == "host")  # fmt: skip
+
+
+def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = None) -> Path:
+    """Parses the command line, trains, and returns the run folder."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    default = _defaults(config_cls, argv) or RunArgs(config=config_cls())
+    args = tyro.cli(RunArgs[config_cls], args=argv, default=default)
+    env = make_env(args.env, args.config.num_envs, args.host)
+    if args.resume is not None:
+        run_dir = args.resume
+    else:
+        run_dir = io.make_run_dir(args.results_dir / algorithm.name, args.run_name)
+    extra = {"env": args.env, "seed": args.seed}
+    try:
+        result = train(algorithm, args.config, env, jax.random.key(args.seed), run_dir=run_dir,
+                       resume=args.resume is not None, extra_config=extra)  # fmt: skip
+    except io.CheckpointError as e:
+        raise SystemExit(f"error: --resume {args.resume}: {e}") from e
+    return result.run_dir

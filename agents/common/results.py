@@ -1,0 +1,167 @@
+"""The results folder of a training run: config.json, metrics.csv, learning_curve.png, checkpoint.
+
+Everything goes through ``experiments.io`` (atomic writes, checkpoints with config fingerprints,
+no pickle). A checkpoint from another config or algorithm is refused with the differing fields
+named.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agents.common.config import RUN_LENGTH_FIELDS
+from experiments import io
+
+CHECKPOINT = "checkpoint.ckpt"
+PARAMS = "params.ckpt"
+METRICS = "metrics.csv"
+CONFIG = "config.json"
+CURVE = "learning_curve.png"
+
+
+def fingerprint(config: Any) -> str:
+    """Config fingerprint that ignores run length (so a run can be extended on resume)."""
+    return io.config_fingerprint(config, ignore=RUN_LENGTH_FIELDS)
+
+
+def _config_diff(run_dir: Path, config: Any) -> str:
+    """Human-readable list of fields that differ from the run's saved config.json."""
+    try:
+        saved = io.read_json(run_dir / CONFIG).get("config", {})
+    except (OSError, ValueError):
+        return ""
+    now = io.to_jsonable(config)
+    diffs = [
+        f"{k}: checkpoint {saved.get(k)!r} vs now {now.get(k)!r}"
+        for k in sorted(set(saved) | set(now))
+        if k not in RUN_LENGTH_FIELDS and saved.get(k) != now.get(k)
+    ]
+    return ("; differing fields: " + ", ".join(diffs)) if diffs else ""
+
+
+class RunLog:
+    """Writes (or, with ``run_dir=None``, only keeps) a run's metrics and checkpoints."""
+
+    def __init__(
+        self,
+        kind: str,
+        config: Any,
+        run_dir: str | Path | None,
+        path: str,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.kind, self.config, self.path = kind, config, path
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.extra = dict(extra_config or {})
+        self.rows: list[dict[str, float]] = []
+        self.wall_time_offset = 0.0
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def expect(self) -> dict[str, str]:
+        """Checkpoint header entries that must match to resume."""
+        return {"kind": self.kind, "fingerprint": fingerprint(self.config), "path": self.path}
+
+    def load(self, target: Any) -> Any:
+        """Loads the checkpoint into ``target``'s structure and the metric rows before it.
+
+        Raises:
+            experiments.io.CheckpointError: no run_dir, missing/corrupt checkpoint, or a
+                checkpoint of another algorithm, config or path.
+        """
+        if self.run_dir is None:
+            raise io.CheckpointError("resume=True needs run_dir (the folder of the run to resume)")
+        ckpt = self.run_dir / CHECKPOINT
+        try:
+            tree, meta = io.load_checkpoint(ckpt, target, self.expect)
+        except io.CheckpointError as e:
+            raise io.CheckpointError(f"{e}{_config_diff(self.run_dir, self.config)}") from e
+        steps = int(meta["env_steps"])
+        rows = io.read_csv(self.run_dir / METRICS) if (self.run_dir / METRICS).exists() else []
+        self.rows = [{k: float(v) for k, v in r.items()} for r in rows]
+        for r in self.rows:
+            r["env_steps"] = int(r["env_steps"])
+        self.rows = [r for r in self.rows if r["env_steps"] <= steps]
+        self.wall_time_offset = self.rows[-1]["wall_time"] if self.rows else 0.0
+        return tree
+
+    def append(self, row: dict[str, float], tree: Any, params: Any) -> None:
+        """Adds a metric row; saves metrics, the full checkpoint and the params alone."""
+        self.rows.append(row)
+        if self.run_dir is None:
+            return
+        io.write_json(
+            self.run_dir / CONFIG,
+            {"algorithm": self.kind, "path": self.path, "config": self.config, **self.extra},
+        )
+        io.write_csv(self.run_dir / METRICS, self.rows)
+        meta = {**self.expect, "env_steps": int(row["env_steps"])}
+        io.save_checkpoint(self.run_dir / CHECKPOINT, tree, meta)
+        io.save_checkpoint(self.run_dir / PARAMS, params, meta)
+
+    def finish(self) -> None:
+        """Writes the learning curve and says where the run went."""
+        if self.run_dir is None:
+            return
+        plot_curve(self.rows, self.run_dir / CURVE, self.kind)
+        print(f"wrote {self.run_dir}")
+
+
+def plot_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
+    """Mean episode return against environment steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(r["env_steps"], r["mean_return"]) for r in rows if not math.isnan(r["mean_return"])]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if points:
+        ax.plot(*zip(*points, strict=True))
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean episode return")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+class Progress:
+    """tqdm bar over env steps with steps/s and recent return (plain lines without tqdm)."""
+
+    def __init__(self, total: int, initial: int, enabled: bool = True) -> None:
+        self.total, self.steps, self.enabled = total, initial, enabled
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return
+            self.bar = tqdm(total=total, initial=initial, unit="step", unit_scale=True)
+
+    def update(self, row: Mapping[str, float]) -> None:
+        """Advances to ``row["env_steps"]`` and shows its mean return."""
+        if not self.enabled:
+            return
+        steps = int(row["env_steps"])
+        if self.bar is not None:
+            self.bar.update(steps - self.steps)
+            self.bar.set_postfix(ret=f"{row['mean_return']:.2f}")
+        else:
+            rate = steps / max(row["wall_time"], 1e-9)
+            print(
+                f"{steps}/{self.total} steps  {rate:,.0f} steps/s (run average)  "
+                f"mean_return {row['mean_return']:.2f}",
+                flush=True,
+            )
+        self.steps = steps
+
+    def close(self) -> None:
+        """Closes the bar."""
+        if self.bar is not None:
+            self.bar.close()

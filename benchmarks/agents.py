@@ -1,0 +1,108 @@
+"""A2C training throughput (env steps/s) on the spaceship task, device path vs host path.
+
+``python -m benchmarks.agents`` times whole A2C updates (rollout + update, SB3 defaults:
+5 steps per env, RMSprop) after a warm-up call that compiles, on the device path (env + policy +
+update in one jitted ``lax.scan``) at several env counts, and on the host path (Gymnasium vector
+env stepped from Python, jitted update) at small env counts. Ratios are against the host path
+measured in the same run at the same env count, and against Stable-Baselines3's A2C figures quoted
+from the issue (0.9K steps/s at 1 env, 12.7K at 16 envs on a 2-core CPU; NOT measured by us).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+
+import jax
+import tyro
+
+from agents.a2c import A2C, A2CConfig
+from agents.common.loop import init_train_state, run_updates
+from agents.common.train import HostPath, make_run_learner
+
+SB3_REFERENCE = {1: 900.0, 16: 12_700.0}
+"""SB3 A2C steps/s on a 2-core CPU, quoted from the issue author (not measured here)."""
+TARGET_STEPS_PER_S = 130_000.0
+"""The issue's throughput target on this CPU."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Benchmark settings."""
+
+    device_env_counts: tuple[int, ...] = (1, 16, 256, 4096)
+    """Env counts for the device path."""
+    host_env_counts: tuple[int, ...] = (1, 16)
+    """Env counts for the host path (Python-stepped vector env)."""
+    steps: int = 200_000
+    """Env steps per device measurement (rounded to whole updates, at least 20 updates)."""
+    host_steps: int = 4_000
+    """Env steps per host measurement."""
+    env_id: str = "worldplan/Spaceship-v0"
+    """Env id (must have a JAX core for the device path)."""
+
+
+def time_device(env, num_envs: int, steps: int) -> float:
+    """Steps/s of jitted A2C updates on the device path (compile excluded)."""
+    config = A2CConfig(num_envs=num_envs)
+    learner = make_run_learner(A2C, config, env)
+    updates = max(20, steps // config.steps_per_update)
+    run = jax.jit(functools.partial(run_updates, learner, env), static_argnums=1)
+    state = init_train_state(learner, env, jax.random.key(0))
+    state = jax.block_until_ready(run(state, updates))[0]  # compile and warm up
+    start = time.perf_counter()
+    jax.block_until_ready(run(state, updates))
+    return updates * config.steps_per_update / (time.perf_counter() - start)
+
+
+def time_host(env_id: str, num_envs: int, steps: int) -> float:
+    """Steps/s of A2C on the host path (Gymnasium vector env, jitted act and update)."""
+    import gymnasium as gym
+
+    vec_env = gym.make_vec(env_id, num_envs=num_envs)
+    config = A2CConfig(num_envs=num_envs)
+    path = HostPath(make_run_learner(A2C, config, vec_env), vec_env)
+    state = path.run(path.init(jax.random.key(0)), 2)[0]  # compile and warm up
+    updates = max(2, steps // config.steps_per_update)
+    start = time.perf_counter()
+    jax.block_until_ready(path.run(state, updates)[0].params)
+    vec_env.close()
+    return updates * config.steps_per_update / (time.perf_counter() - start)
+
+
+def main(config: Config) -> list[dict]:
+    """Runs the measurements and prints the table."""
+    import envs  # noqa: F401  (registers the ids)
+    from envs.jax_env import make_jax_env
+
+    env = make_jax_env(config.env_id)
+    host = {n: time_host(config.env_id, n, config.host_steps) for n in config.host_env_counts}
+    rows = [{"path": "host", "num_envs": n, "steps_per_s": v} for n, v in host.items()]
+    for n in config.device_env_counts:
+        rows.append(
+            {"path": "device", "num_envs": n, "steps_per_s": time_device(env, n, config.steps)}
+        )
+    print(f"A2C training throughput, {config.env_id}, {jax.devices()[0].platform} "
+          f"({jax.device_count()} device(s))\n")  # fmt: skip
+    print("| path | envs | steps/s | vs host (same run, same envs) | vs SB3 (quoted) |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        n, v = row["num_envs"], row["steps_per_s"]
+        vs_host = f"{v / host[n]:.1f}x" if n in host else "-"
+        vs_sb3 = f"{v / SB3_REFERENCE[n]:.1f}x" if n in SB3_REFERENCE else "-"
+        print(f"| {row['path']} | {n} | {v:,.0f} | {vs_host} | {vs_sb3} |")
+    device = {r["num_envs"]: r["steps_per_s"] for r in rows if r["path"] == "device"}
+    print()
+    for n in sorted(set(device) & set(SB3_REFERENCE)):
+        verdict = "held" if device[n] >= TARGET_STEPS_PER_S else "not held"
+        print(f"target >= {TARGET_STEPS_PER_S:,.0f} steps/s at {n} envs (SB3: "
+              f"{SB3_REFERENCE[n]:,.0f}): {verdict} ({device[n]:,.0f} steps/s)")  # fmt: skip
+    best = max(device, key=device.get)
+    print(f"best device throughput: {device[best]:,.0f} steps/s at {best} envs")
+    print("SB3 figures are quoted from the issue (2-core CPU), not measured in this run.")
+    return rows
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Config))

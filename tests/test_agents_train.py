@@ -1,0 +1,126 @@
+"""A2C and PPO training: learning on small tasks, host = device updates, results folder, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agents import a2c, ppo
+from agents.a2c import a2c as a2c_impl
+from agents.common import cli
+from agents.common.evaluate import evaluate_host, evaluate_jax
+from agents.common.loop import init_train_state, run_updates
+from agents.common.results import CHECKPOINT
+from agents.common.train import HostPath, make_run_learner, train
+from experiments import io
+from tests.test_agents_toy_env import ToyVectorEnv, make_toy_env
+
+# Random play on the toy env returns about 1 (discrete and hybrid; measured in
+# test_agents_common.py); the optimum is max_steps = 10.
+RANDOM_TOY_RETURN = 1.0
+TINY_A2C = a2c.A2CConfig(total_steps=16_000, num_envs=16, n_steps=5, log_every_steps=4_000)
+
+
+def test_a2c_device_path_trains_seeds_in_one_jit_and_beats_random():
+    env = make_toy_env("discrete", max_steps=10)
+    train_fn = a2c.make_train_fn(TINY_A2C, env)
+    states, metrics = jax.jit(jax.vmap(train_fn))(jax.random.split(jax.random.key(0), 2))
+    assert metrics["policy_loss"].shape == (2, TINY_A2C.num_updates)
+    assert int(states.env_steps[0]) == TINY_A2C.num_updates * TINY_A2C.steps_per_update
+    # Both seeds: training returns of the last 20 updates (stochastic policy) beat random.
+    recent = metrics["return_sum"][:, -20:].sum(1) / metrics["episodes"][:, -20:].sum(1)
+    assert np.all(recent > RANDOM_TOY_RETURN + 4.0), recent
+    assert not np.allclose(metrics["policy_loss"][0], metrics["policy_loss"][1])
+    params = jax.tree.map(lambda x: x[0], states.params)
+    result = evaluate_jax(env, a2c.make_policy(TINY_A2C, env, params), 200, jax.random.key(2))
+    assert result.mean > RANDOM_TOY_RETURN + 5.0, result.mean
+
+
+def test_ppo_device_path_learns_hybrid_actions():
+    env = make_toy_env("hybrid", max_steps=10)
+    config = ppo.PPOConfig(total_steps=24_576, n_steps=32, batch_size=128, n_epochs=4,
+                           log_every_steps=8_192, learning_rate=1e-3)  # fmt: skip
+    result = ppo.train(config, env, jax.random.key(0), progress=False)
+    assert len(result.metrics) == 3 and result.env_steps == 24_576
+    trained = evaluate_jax(env, ppo.make_policy(config, env, result.params), 200, jax.random.key(2))
+    assert trained.mean > RANDOM_TOY_RETURN + 5.0, trained.mean
+
+
+def test_host_and_device_paths_give_the_same_updates():
+    env = make_toy_env("discrete", max_steps=4, random_start=False)
+    config = dataclasses.replace(TINY_A2C, num_envs=4)
+    learner = make_run_learner(a2c.A2C, config, env)
+    key = jax.random.key(3)
+    device = jax.jit(lambda k: run_updates(learner, env, init_train_state(learner, env, k), 3))
+    device, _ = device(key)
+    host_path = HostPath(learner, ToyVectorEnv(env, 4))
+    host, metrics = host_path.run(host_path.init(key), 3)
+    assert metrics["policy_loss"].shape == (3,)
+    leaves = zip(jax.tree.leaves(device.params), jax.tree.leaves(host.params), strict=True)
+    for d, h in leaves:
+        np.testing.assert_allclose(d, h, rtol=1e-5, atol=1e-6)
+    assert int(device.env_steps) == int(host.env_steps) == 3 * config.steps_per_update
+
+
+def test_resume_continues_the_same_curve_and_refuses_other_configs(tmp_path):
+    env = make_toy_env("discrete", max_steps=10)
+    config = dataclasses.replace(TINY_A2C, total_steps=480, log_every_steps=160)
+    traces = []
+
+    def counted_update(*args):
+        traces.append(1)  # runs only while jax traces the update
+        return a2c_impl.update(*args)
+
+    counted = a2c_impl.A2C._replace(update=counted_update)
+    full = train(counted, config, env, jax.random.key(0), run_dir=tmp_path / "full", progress=False)
+    assert len(traces) == 1  # three chunks of 2 updates, one compile
+    half = dataclasses.replace(config, total_steps=320)
+    a2c.train(half, env, jax.random.key(0), run_dir=tmp_path / "split", progress=False)
+    resumed = a2c.train(config, env, jax.random.key(0), run_dir=tmp_path / "split", resume=True,
+                        progress=False)  # fmt: skip
+    assert full.env_steps == resumed.env_steps == 480
+    rows_full = io.read_csv(tmp_path / "full" / "metrics.csv")
+    rows_split = io.read_csv(tmp_path / "split" / "metrics.csv")
+    assert [int(r["env_steps"]) for r in rows_split] == [160, 320, 480]
+    for a, b in zip(rows_full, rows_split, strict=True):
+        for column in ("env_steps", "mean_return", "policy_loss", "value_loss"):
+            np.testing.assert_allclose(float(a[column]), float(b[column]), rtol=1e-5)
+    loaded = a2c.load_params(config, env, tmp_path / "split")
+    for x, y in zip(jax.tree.leaves(loaded), jax.tree.leaves(resumed.params), strict=True):
+        np.testing.assert_array_equal(x, y)
+    other = dataclasses.replace(config, learning_rate=1e-3)
+    with pytest.raises(io.CheckpointError, match="learning_rate"):
+        a2c.train(other, env, jax.random.key(0), run_dir=tmp_path / "split", resume=True)
+    with pytest.raises(io.CheckpointError, match="kind"):
+        ppo.load_params(ppo.PPOConfig(), env, tmp_path / "split")
+    (tmp_path / "split" / CHECKPOINT).write_bytes(b"garbage")
+    with pytest.raises(io.CheckpointError, match="not a worldplan checkpoint"):
+        a2c.train(config, env, jax.random.key(0), run_dir=tmp_path / "split", resume=True)
+
+
+def test_a2c_cli_host_path_learns_cartpole_and_writes_results(tmp_path):
+    argv = ["--env", "CartPole-v1", "--total-steps", "20000", "--log-every-steps", "10000",
+            "--results-dir", str(tmp_path), "--run-name", "cp"]  # fmt: skip
+    run_dir = cli.main(a2c.A2C, a2c.A2CConfig, argv)
+    assert run_dir == tmp_path / "a2c" / "cp"
+    for name in ("config.json", "metrics.csv", "learning_curve.png", "checkpoint.ckpt"):
+        assert (run_dir / name).stat().st_size > 0, name
+    saved = io.read_json(run_dir / "config.json")
+    assert saved["env"] == "CartPole-v1" and saved["path"] == "host"
+    assert saved["config"]["total_steps"] == 20000
+    rows = io.read_csv(run_dir / "metrics.csv")
+    assert [int(r["env_steps"]) for r in rows] == [10000, 20000]
+    assert {"env_steps", "wall_time", "mean_return"} <= set(rows[0])
+    env = gym.make("CartPole-v1")
+    config = a2c.A2CConfig(total_steps=20000, log_every_steps=10000)
+    params = a2c.load_params(config, env, run_dir)
+    act = jax.jit(a2c.make_policy(config, env, params))
+    policy = lambda obs: int(act(None, jnp.asarray(obs), None, jax.random.key(0))[0])  # noqa: E731
+    trained = evaluate_host(env, policy, 10, seed=100)
+    random = evaluate_host(env, lambda obs: env.action_space.sample(), 10, seed=100)
+    assert trained.mean > random.mean + 50.0, (trained.mean, random.mean)
