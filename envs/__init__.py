@@ -2,6 +2,7 @@
 
 Ids:
     ``worldplan/Spaceship-v0``: planet gravity control (continuous, discrete, hybrid actions).
+    ``worldplan/Poke-v0``: poke objects on a table with a finger (one poke per step).
 """
 
 from gymnasium.envs.registration import register, registry
@@ -17,4 +18,10 @@ _register(
     entry_point="envs.spaceship.env:SpaceshipEnv",
     vector_entry_point="envs.spaceship.vector:SpaceshipVectorEnv",
     max_episode_steps=200,
+)
+
+_register(
+    "worldplan/Poke-v0",
+    entry_point="envs.poke.env:PokeEnv",
+    max_episode_steps=10,
 )

@@ -1,0 +1,164 @@
+"""Time per action of GBP, DISTGBP and CEM on this machine (``python -m benchmarks.planners``).
+
+Each planner acts for ONE spaceship state per call (the latency an agent acting alone sees),
+compiled first and timed over repeated calls; DISTGBP is also timed batched (per action in a batch
+of 1024 observations). Model parameters are random: the cost does not depend on training.
+
+Targets (issue 4): GBP < 20 ms/action, DISTGBP < 0.1 ms/action batched, on a 2-core CPU.
+Reference: mbrl-lib's PETS (7 models x 20 particles x 400 samples x horizon 30 x 5 CEM
+iterations) is quoted at ~1.2 s/action; the "PETS scale" row runs that configuration here.
+Ratios are against GBP (learned model, the experiment's config) measured in the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tyro
+
+from envs.jax_env import make_jax_env
+from experiments import spaceship
+from planners import cem, distill, gbp, oracle, relax
+from world_models import dynamics
+from world_models.data import Transitions
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Benchmark settings."""
+
+    repeats: int = 20
+    """Timed calls per row (PETS scale: max(1, repeats // 10))."""
+    pets: bool = True
+    """Include the PETS-scale CEM row (seconds per call)."""
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    """Forward-model widths for GBP/CEM (the experiment's default)."""
+
+
+def _time(fn, *args, repeats: int) -> float:
+    jax.block_until_ready(fn(*args))
+    start = time.perf_counter()
+    for _ in range(repeats):
+        jax.block_until_ready(fn(*args))
+    return (time.perf_counter() - start) / repeats
+
+
+def _model(hidden: tuple[int, ...], ensemble: int, obs_dim: int, action_dim: int):
+    rng = np.random.default_rng(0)
+    n = 256
+    data = Transitions(
+        rng.normal(size=(n, obs_dim)).astype(np.float32),
+        rng.normal(size=(n, action_dim)).astype(np.float32),
+        rng.normal(size=n).astype(np.float32),
+        rng.normal(size=(n, obs_dim)).astype(np.float32),
+        np.zeros(n, bool),
+    )
+    config = dynamics.DynamicsConfig(hidden_sizes=hidden, ensemble_size=ensemble)
+    model = dynamics.DynamicsModel(config, obs_dim, action_dim)
+    return model, model.init(jax.random.key(0), data)
+
+
+def measure(config: Config) -> list[tuple[str, float]]:
+    """``(row name, seconds per action)`` for every row."""
+    env = make_jax_env("worldplan/Spaceship-v0", action_mode="continuous")
+    rl = relax.Continuous(2)
+    obs, state = env.reset(jax.random.key(0), env.params)
+    key = jax.random.key(1)
+    model, params = _model(config.hidden_sizes, 1, obs.shape[0], rl.action_dim)
+    rows = []
+    experiment = spaceship.Config()
+    for label, gbp_config in (
+        ("experiment config", experiment.gbp),
+        ("H15 N15 K4", gbp.GBPConfig(horizon=15, n_iterations=15)),
+    ):
+        planner = gbp.make_planner(gbp_config, rl, model.step)
+        plan0 = gbp.init_plan(gbp_config, rl)
+        seconds = _time(planner, params, obs, plan0, key, repeats=config.repeats)
+        rows.append((f"GBP learned model ({label})", seconds))
+    true_config = experiment.gbp_true
+    planner = gbp.make_planner(true_config, rl, oracle.model_step, oracle.done_fn)
+    true_plan0 = gbp.init_plan(true_config, rl)
+    seconds = _time(planner, env.params, state, true_plan0, key, repeats=config.repeats)
+    rows.append(("GBP true dynamics (experiment config)", seconds))
+    student = distill.DistilledPolicy(rl, obs.shape[0], (128, 128))
+    student_params = student.init(key, np.zeros((2, obs.shape[0]), np.float32))
+    act = jax.jit(student.act)
+    rows.append(("DISTGBP 1 env", _time(act, student_params, obs, repeats=config.repeats)))
+    batch = jnp.tile(obs, (1024, 1))
+    act_batch = jax.jit(jax.vmap(student.act, in_axes=(None, 0)))
+    seconds = _time(act_batch, student_params, batch, repeats=config.repeats)
+    rows.append(("DISTGBP batched (per action, 1024)", seconds / 1024))
+    cem_config = experiment.cem
+    planner = cem.make_planner(cem_config, rl, model.step)
+    rows.append(
+        (
+            "CEM learned model (experiment config)",
+            _time(
+                planner,
+                params,
+                obs,
+                jnp.zeros((cem_config.horizon, 2)),
+                key,
+                repeats=config.repeats,
+            ),
+        )
+    )
+    if config.pets:
+        pets_model, pets_params = _model((200, 200, 200, 200), 7, obs.shape[0], rl.action_dim)
+        pets = cem.CEMConfig(
+            horizon=30,
+            n_samples=400,
+            n_iterations=5,
+            n_elites=40,
+            n_particles=20,
+            ensemble_size=7,
+            particle_noise_std=0.01,
+        )
+        planner = cem.make_planner(pets, rl, pets_model.member_step)
+        rows.append(
+            (
+                "CEM PETS scale (7x20x400, H30, 5 it)",
+                _time(
+                    planner,
+                    pets_params,
+                    obs,
+                    jnp.zeros((30, 2)),
+                    key,
+                    repeats=max(1, config.repeats // 10),
+                ),
+            )
+        )
+    return rows
+
+
+def main(config: Config) -> list[tuple[str, float]]:
+    """Prints the table with ratios to the GBP row and the target checks."""
+    rows = measure(config)
+    baseline = rows[0][1]
+    print(f"device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s)")
+    print("| planner | ms/action | ratio to GBP |\n|---|---|---|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds * 1e3:.4f} | {seconds / baseline:.4f} |")
+    by = dict(rows)
+    gbp_ms = by["GBP learned model (experiment config)"] * 1e3
+    dist_ms = by["DISTGBP batched (per action, 1024)"] * 1e3
+    print(f"target GBP < 20 ms/action: {'held' if gbp_ms < 20 else 'NOT held'} ({gbp_ms:.2f} ms)")
+    print(
+        f"target DISTGBP < 0.1 ms/action batched: {'held' if dist_ms < 0.1 else 'NOT held'} "
+        f"({dist_ms:.5f} ms)"
+    )
+    if "CEM PETS scale (7x20x400, H30, 5 it)" in by:
+        pets = by["CEM PETS scale (7x20x400, H30, 5 it)"]
+        print(
+            f"PETS scale: {pets:.2f} s/action here vs ~1.2 s/action quoted for mbrl-lib "
+            f"({pets / 1.2:.2f}x)"
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Config))

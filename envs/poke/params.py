@@ -1,0 +1,85 @@
+"""Constants of the poke task (``worldplan/Poke-v0``), each with its unit.
+
+The world is a top-down table, SI-like and y up: positions in metres [m], angles in radians
+[rad], time in seconds [s], masses in kilograms [kg]. The table is the square
+``[-table_half_size, table_half_size]^2`` centred on the origin, bounded by walls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+SHAPE_KINDS = ("box", "disk", "triangle")
+"""Object shape names, indexed by the ``kind`` integer of a state."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PokeParams:
+    """Fixed parameters of a poke run. Derived quantities are properties."""
+
+    table_half_size: float = 0.4
+    """Half the side of the square table [m]; walls stand just outside it."""
+    min_objects: int = 1
+    """Fewest objects placed at reset."""
+    max_objects: int = 3
+    """Most objects placed at reset (also the rows of the object observation)."""
+    object_half_size_range: tuple[float, float] = (0.04, 0.07)
+    """Object half extent (box half side, disk radius, triangle circumradius) [m]."""
+    object_density: float = 20.0
+    """Areal density of the objects [kg/m^2]."""
+    table_friction: float = 0.4
+    """Coulomb friction coefficient between object and table [-]."""
+    gravity: float = 9.81
+    """Gravity pressing objects onto the table, sets the friction force mu*m*g [m/s^2]."""
+    contact_friction: float = 0.5
+    """Friction coefficient between objects, the finger and the walls [-]."""
+    elasticity: float = 0.0
+    """Restitution of all contacts [-]."""
+    finger_radius: float = 0.015
+    """Radius of the round fingertip [m]."""
+    finger_speed: float = 0.5
+    """Speed of the finger along its line [m/s]."""
+    max_poke_length: float = 0.3
+    """Longest poke the action allows [m]."""
+    time_step: float = 0.01
+    """Physics step [s]."""
+    settle_time: float = 0.4
+    """Simulated time after the finger is lifted, for objects to come to rest [s]."""
+    image_size: int = 32
+    """Side of the square top-down RGB observation [px]."""
+    goal_tolerance: float = 0.04
+    """Goal task: success when object 0 is this close to its goal [m]."""
+    goal_distance_range: tuple[float, float] = (0.06, 0.2)
+    """Goal task: distance of the goal from object 0's start, drawn uniformly [m]."""
+    placement_attempts: int = 200
+    """Rejection-sampling tries to place non-overlapping objects at reset."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "table_half_size": self.table_half_size > 0,
+            "min_objects": 1 <= self.min_objects <= self.max_objects,
+            "object_half_size_range": 0
+            < self.object_half_size_range[0]
+            <= self.object_half_size_range[1]
+            < self.table_half_size / 2,
+            "finger_speed": self.finger_speed > 0,
+            "max_poke_length": self.max_poke_length > 0,
+            "time_step": self.time_step > 0,
+            "settle_time": self.settle_time >= 0,
+            "image_size": self.image_size >= 8,
+            "goal_tolerance": self.goal_tolerance > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"PokeParams.{name}={getattr(self, name)!r} is out of range")
+
+    @property
+    def settle_steps(self) -> int:
+        """Physics steps after the finger is lifted."""
+        return int(math.ceil(self.settle_time / self.time_step))
+
+    @property
+    def pixels_per_metre(self) -> float:
+        """Image scale of the observation [px/m]."""
+        return self.image_size / (2 * self.table_half_size)

@@ -1,0 +1,298 @@
+"""Gradient-based planning (GBP): gradient ascent on an action sequence through a forward model.
+
+Henaff, Whitney & LeCun (2017), arXiv:1705.07177: given a differentiable forward model, plan the
+next ``H`` actions by ``N`` optimiser steps on the summed predicted reward, execute the first
+action, and re-plan at the next step from the shifted plan (receding horizon, warm start). As in
+brax's APG, the objective is ``jax.grad`` of the return of a ``lax.scan`` of the model step.
+
+The model interface, shared with :mod:`planners.cem`::
+
+    model_step(model_params, state, action_vector) -> (next_state, reward)
+    done_fn(model_params, next_state) -> bool         # optional: rewards after it are masked
+
+``state`` is any pytree: the observation vector for a learned model (:mod:`world_models.dynamics`),
+or the env's ``State`` for planning through the true dynamics (:mod:`planners.oracle`).
+``action_vector`` is the model action of :mod:`planners.relax`. ``model_params`` is an argument, not
+a closure, so that one compiled planner serves every retrained model.
+
+Everything is written for one state; :func:`make_planner` jits it once, and ``vmap`` batches it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from planners import relax as relax_lib
+
+ModelStep = Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]]
+DoneFn = Callable[[Any, Any], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class GBPConfig:
+    """Settings of the gradient-based planner."""
+
+    horizon: int = 20
+    """Planned steps H."""
+    n_iterations: int = 20
+    """Optimiser steps N per planned action."""
+    learning_rate: float = 0.1
+    """Step size of the optimiser on the free action parameters."""
+    optimizer: str = "adam"
+    """"adam" or "sgd" (plain gradient ascent, as in the paper)."""
+    n_restarts: int = 4
+    """K plans optimised in parallel (vmap) from different starts; the best is kept."""
+    init_std: float = 0.5
+    """Std of the Gaussian initial free parameters of the restarts."""
+    noise_std: float = 0.0
+    """Std of the Gaussian noise on discrete logits at each optimiser step (0 = off)."""
+    discount: float = 1.0
+    """Per-step discount of predicted rewards in the objective."""
+    warm_start: bool = True
+    """Restart 0 starts from the shifted previous plan (the policy carry)."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "horizon": self.horizon >= 1,
+            "n_iterations": self.n_iterations >= 0,
+            "learning_rate": self.learning_rate > 0,
+            "optimizer": self.optimizer in ("adam", "sgd"),
+            "n_restarts": self.n_restarts >= 1,
+            "init_std": self.init_std >= 0,
+            "noise_std": self.noise_std >= 0,
+            "discount": 0 < self.discount <= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"GBPConfig.{name}={getattr(self, name)!r} is out of range")
+
+
+class PlanResult(NamedTuple):
+    """What a planner returns for one state."""
+
+    plan: jax.Array
+    """(H, param_dim) free parameters of the best plan."""
+    action: Any
+    """The environment action to execute now (hard first action of the best plan)."""
+    objective: jax.Array
+    """Scalar predicted return of the best plan, executed with hard actions."""
+    returns: jax.Array
+    """(K,) predicted return of every restart (hard actions)."""
+
+
+class _RolloutCarry(NamedTuple):
+    state: Any
+    alive: jax.Array
+    weight: jax.Array
+    total: jax.Array
+
+
+class _OptCarry(NamedTuple):
+    z: jax.Array
+    opt_state: Any
+    key: jax.Array
+
+
+def rollout_return(
+    model_step: ModelStep,
+    model_params: Any,
+    state: Any,
+    actions: jax.Array,
+    discount: float = 1.0,
+    done_fn: DoneFn | None = None,
+) -> jax.Array:
+    """Discounted return of an action sequence under the model; differentiable.
+
+    After ``done_fn`` fires, later rewards are masked and the state is frozen, so the gradient
+    never flows through physics past termination (e.g. inside the planet).
+
+    Args:
+        model_step: ``(model_params, state, action) -> (next_state, reward)``.
+        model_params: parameters passed to ``model_step``.
+        state: the start state pytree.
+        actions: (H, action_dim) model actions.
+        discount: per-step discount factor.
+        done_fn: optional ``(model_params, next_state) -> bool`` termination test.
+
+    Returns:
+        Scalar ``sum_t discount^t * alive_t * r_t``.
+    """
+
+    def body(carry: _RolloutCarry, action: jax.Array) -> tuple[_RolloutCarry, None]:
+        next_state, reward = model_step(model_params, carry.state, action)
+        total = carry.total + carry.weight * carry.alive * reward
+        alive = carry.alive
+        if done_fn is not None:
+            alive = alive * (1.0 - jnp.asarray(done_fn(model_params, next_state), jnp.float32))
+        next_state = jax.tree.map(
+            lambda new, old: jnp.where(alive > 0, new, old), next_state, carry.state
+        )
+        return _RolloutCarry(next_state, alive, carry.weight * discount, total), None
+
+    one = jnp.ones((), jnp.float32)
+    init = _RolloutCarry(state, one, one, jnp.zeros((), jnp.float32))
+    return jax.lax.scan(body, init, actions)[0].total
+
+
+def plan_objective(
+    z: jax.Array,
+    noise: jax.Array | None,
+    relax: relax_lib.Relaxation,
+    model_step: ModelStep,
+    model_params: Any,
+    state: Any,
+    discount: float = 1.0,
+    done_fn: DoneFn | None = None,
+) -> jax.Array:
+    """Predicted return of free parameters ``z`` (H, param_dim) through the relaxation."""
+    if noise is None:
+        actions = jax.vmap(relax.relaxed)(z)
+    else:
+        actions = jax.vmap(relax.relaxed)(z, noise)
+    return rollout_return(model_step, model_params, state, actions, discount, done_fn)
+
+
+def hard_return(
+    z: jax.Array,
+    relax: relax_lib.Relaxation,
+    model_step: ModelStep,
+    model_params: Any,
+    state: Any,
+    discount: float = 1.0,
+    done_fn: DoneFn | None = None,
+) -> jax.Array:
+    """Predicted return of the actions that would actually be executed (hard, no noise)."""
+    actions = jax.vmap(relax.hard_vector)(z)
+    return rollout_return(model_step, model_params, state, actions, discount, done_fn)
+
+
+def _optimizer(config: GBPConfig) -> optax.GradientTransformation:
+    if config.optimizer == "adam":
+        return optax.adam(config.learning_rate)
+    return optax.sgd(config.learning_rate)
+
+
+def optimise(
+    config: GBPConfig,
+    relax: relax_lib.Relaxation,
+    model_step: ModelStep,
+    model_params: Any,
+    state: Any,
+    z0: jax.Array,
+    key: jax.Array,
+    done_fn: DoneFn | None = None,
+) -> jax.Array:
+    """Runs ``config.n_iterations`` optimiser steps from ``z0`` (H, param_dim); returns the plan."""
+    opt = _optimizer(config)
+    noise_mask = jnp.asarray(relax_lib.discrete_noise_mask(relax))
+
+    def loss(z: jax.Array, noise: jax.Array) -> jax.Array:
+        return -plan_objective(
+            z, noise, relax, model_step, model_params, state, config.discount, done_fn
+        )
+
+    def body(carry: _OptCarry, _: None) -> tuple[_OptCarry, None]:
+        key, noise_key = jax.random.split(carry.key)
+        noise = config.noise_std * noise_mask * jax.random.normal(noise_key, carry.z.shape)
+        grad = jax.grad(loss)(carry.z, noise)
+        grad = jnp.nan_to_num(grad)  # a diverging rollout must not poison the plan
+        updates, opt_state = opt.update(grad, carry.opt_state, carry.z)
+        return _OptCarry(optax.apply_updates(carry.z, updates), opt_state, key), None
+
+    init = _OptCarry(z0, opt.init(z0), key)
+    return jax.lax.scan(body, init, None, length=config.n_iterations)[0].z
+
+
+def plan(
+    config: GBPConfig,
+    relax: relax_lib.Relaxation,
+    model_step: ModelStep,
+    model_params: Any,
+    state: Any,
+    init_plan: jax.Array,
+    key: jax.Array,
+    done_fn: DoneFn | None = None,
+) -> PlanResult:
+    """Plans from one state: K restarts optimised in parallel, best (hard-action return) kept.
+
+    Args:
+        config: planner settings.
+        relax: action relaxation (:mod:`planners.relax`).
+        model_step: ``(model_params, state, action) -> (next_state, reward)``.
+        model_params: parameters of the model.
+        state: the current state pytree (one state, no batch axis).
+        init_plan: (H, param_dim) warm start for restart 0 (e.g. :func:`shift_plan` of the last).
+        key: PRNG key.
+        done_fn: optional termination test for reward masking.
+
+    Returns:
+        A :class:`PlanResult`.
+    """
+    shape = (config.horizon, relax.param_dim)
+    if init_plan.shape != shape:
+        raise ValueError(f"init_plan: expected shape {shape}, got {init_plan.shape}")
+    init_key, opt_key = jax.random.split(key)
+    starts = config.init_std * jax.random.normal(init_key, (config.n_restarts, *shape))
+    if config.warm_start:
+        starts = starts.at[0].set(init_plan)
+    keys = jax.random.split(opt_key, config.n_restarts)
+    run = functools.partial(
+        optimise, config, relax, model_step, model_params, state, done_fn=done_fn
+    )
+    plans = jax.vmap(run)(starts, keys)
+    returns = jax.vmap(
+        lambda z: hard_return(z, relax, model_step, model_params, state, config.discount, done_fn)
+    )(plans)
+    returns = jnp.where(jnp.isfinite(returns), returns, -jnp.inf)
+    best = jnp.argmax(returns)
+    return PlanResult(plans[best], relax.hard(plans[best][0]), returns[best], returns)
+
+
+def init_plan(config: GBPConfig, relax: relax_lib.Relaxation) -> jax.Array:
+    """A neutral first plan: zeros (no thrust, or uniform over discrete actions)."""
+    return jnp.zeros((config.horizon, relax.param_dim), jnp.float32)
+
+
+def shift_plan(plan_z: jax.Array) -> jax.Array:
+    """Receding horizon: drop the executed step and append a neutral (zero) one."""
+    return jnp.concatenate([plan_z[1:], jnp.zeros_like(plan_z[:1])])
+
+
+def make_planner(
+    config: GBPConfig,
+    relax: relax_lib.Relaxation,
+    model_step: ModelStep,
+    done_fn: DoneFn | None = None,
+) -> Callable[[Any, Any, jax.Array, jax.Array], PlanResult]:
+    """``jit(plan)`` with the static parts bound: ``(model_params, state, init_plan, key)``."""
+    return jax.jit(functools.partial(plan, config, relax, model_step, done_fn=done_fn))
+
+
+def make_policy(
+    config: GBPConfig,
+    relax: relax_lib.Relaxation,
+    model_step: ModelStep,
+    model_params: Any,
+    *,
+    use_env_state: bool = False,
+    done_fn: DoneFn | None = None,
+) -> Callable[[jax.Array, jax.Array, Any, jax.Array], tuple[Any, jax.Array]]:
+    """A policy ``(carry, obs, state, key) -> (action, carry)`` that re-plans every step.
+
+    The carry is the previous plan (H, param_dim), start it with :func:`init_plan`. The model
+    state is ``obs`` for a learned model and the env ``state`` when ``use_env_state`` (oracle).
+    """
+
+    def policy(carry: jax.Array, obs: jax.Array, state: Any, key: jax.Array):
+        model_state = state if use_env_state else obs
+        result = plan(config, relax, model_step, model_params, model_state, carry, key, done_fn)
+        return result.action, shift_plan(result.plan)
+
+    return policy

@@ -1,0 +1,113 @@
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from world_models import een
+from world_models.trainer import TrainerConfig, fit
+
+SIZE = 8
+
+
+def two_mode_data(n: int, seed: int) -> dict:
+    """A dot in row 2 or 5 that moves two pixels left or right, with equal probability."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice([2, 5], n)
+    sides = rng.choice([-2, 2], n)
+    frame = np.zeros((n, SIZE, SIZE, 1), np.float32)
+    next_frame = np.zeros_like(frame)
+    frame[np.arange(n), rows, 4, 0] = 1.0
+    next_frame[np.arange(n), rows, 4 + sides, 0] = 1.0
+    return {"frame": frame, "next_frame": next_frame}
+
+
+@jax.jit
+def predictions(g, f, bank, frames, key):
+    """Deterministic predictions (N, 8, 8, 1) and 10 EEN samples each (N, 10, 8, 8, 1)."""
+    det = jax.vmap(een.predict_deterministic, (None, None, 0))(CONFIG, g, frames)
+    zs = een.draw_latents("een", key, (frames.shape[0], 10), bank, CONFIG.latent_dim)
+    sample = jax.vmap(jax.vmap(een.predict_latent, (None, None, None, 0)), (None, None, 0, 0))
+    return det, sample(CONFIG, f, frames, zs)
+
+
+CONFIG = een.EENConfig(features=8, latent_dim=2, loss="l2")
+# two trainings of the toy (two compiles of the trainer's conv epoch) take ~1.5-2.5 minutes on the
+# shared 2-core CPU: over this file's share of the default suite
+SLOW = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def toy():
+    data = two_mode_data(512, 0)
+    trainer = TrainerConfig(5e-3, 32, max_epochs=15, patience=15, validation_fraction=0.0)
+    key = jax.random.PRNGKey(0)
+    g0 = een.init_deterministic(key, CONFIG, (SIZE, SIZE, 1))
+    g = fit(functools.partial(een.deterministic_loss, CONFIG), g0, data, trainer, log=None)
+    g_before = jax.tree_util.tree_map(np.array, g.params)
+    e0 = een.init_een(jax.random.PRNGKey(1), CONFIG, g.params, (SIZE, SIZE, 1))
+    e = fit(functools.partial(een.een_loss, CONFIG, g.params), e0, data, trainer, log=None)
+    bank = een.latent_bank(CONFIG, g.params, e.params["phi"], data)
+    test = two_mode_data(64, 1)
+    det, samples = predictions(g.params, e.params["f"], bank, test["frame"], jax.random.PRNGKey(3))
+    return test, np.asarray(det), np.asarray(samples), g.params, g_before, e.params
+
+
+@SLOW
+def test_deterministic_model_predicts_the_mean_of_the_two_futures(toy):
+    test, det, *_ = toy
+    rows = np.argmax(test["frame"][:, :, 4, 0], axis=1)
+    np.testing.assert_allclose(det[np.arange(64), rows, 2, 0], 0.5, atol=0.15)
+    np.testing.assert_allclose(det[np.arange(64), rows, 6, 0], 0.5, atol=0.15)
+
+
+@SLOW
+def test_een_best_of_k_error_falls_well_below_the_deterministic_error(toy):
+    test, det, samples, *_ = toy
+    det_mse = np.mean((det - test["next_frame"]) ** 2)
+    mse = np.mean((samples - test["next_frame"][:, None]) ** 2, axis=(2, 3, 4))
+    best, one = mse.min(axis=1).mean(), mse[:, 0].mean()
+    assert best < 0.25 * det_mse, (best, det_mse)
+    assert best < one  # more samples, better best guess
+
+
+@SLOW
+def test_phase_two_leaves_g_unchanged(toy):
+    *_, g, g_before, params = toy
+    for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_before), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), b)
+    assert "latent_proj" in params["f"] and "latent_proj" not in g
+
+
+def test_f_starts_as_g_and_latent_is_bounded():
+    config = een.EENConfig(features=4, latent_dim=3)
+    shape = (8, 8, 3)
+
+    @jax.jit
+    def check(key):
+        keys = jax.random.split(key, 5)
+        g = een.init_deterministic(keys[0], config, shape)
+        params = een.init_een(keys[1], config, g, shape)
+        cvae = een.init_cvae(keys[2], config, g, shape)
+        x = jax.random.uniform(keys[3], shape)
+        y = jax.random.uniform(keys[4], shape)
+        f_out = een.predict_latent(config, params["f"], x, jnp.ones(3))
+        g_out = een.predict_deterministic(config, g, x)
+        z = een.encode_error(config, g, params["phi"], x, 10.0 * y)
+        return f_out, g_out, z, een.cvae_posterior(config, cvae["q"], x, y)
+
+    f_out, g_out, z, (mean, log_var) = check(jax.random.PRNGKey(0))
+    np.testing.assert_allclose(f_out, g_out, atol=1e-6)  # latent_proj starts at zero
+    assert z.shape == (3,) and bool(jnp.all(jnp.abs(z) < 1.0))
+    assert mean.shape == log_var.shape == (3,)
+
+
+def test_bad_inputs_are_rejected_with_clear_errors():
+    config = een.EENConfig(features=4)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        een.init_deterministic(jax.random.PRNGKey(0), config, (12, 12, 3))
+    with pytest.raises(ValueError, match="bank"):
+        een.draw_latents("een", jax.random.PRNGKey(0), (2, 3), None, 8)
+    with pytest.raises(ValueError, match="loss"):
+        een.EENConfig(loss="huber")

@@ -1,0 +1,138 @@
+"""experiments.spaceship.main end to end on a tiny config; policies loaded from its folder."""
+
+import jax
+import numpy as np
+import pytest
+
+import agents.a2c as a2c
+from envs.jax_env import make_jax_env
+from experiments import io
+from experiments import spaceship as sp
+from planners import cem, checkpoints, distill, gbp, relax
+from world_models import dynamics, trainer
+from world_models.data import Transitions
+
+ROWS = ("RANDOM", "A2C", "GBP", "DISTGBP", "CEM", "GBP (true dynamics)")
+
+
+def tiny_config(root) -> sp.Config:
+    return sp.Config(
+        eval_episodes=3,
+        eval_max_steps=20,
+        curve_episodes=2,
+        a2c_steps=2048,
+        model_steps=512,
+        n_envs=16,
+        refresh_rounds=0,
+        curve_fractions=(),
+        timing_repeats=0,
+        dynamics=dynamics.DynamicsConfig(hidden_sizes=(16,)),
+        model_trainer=trainer.TrainerConfig(batch_size=64, max_epochs=2),
+        gbp=gbp.GBPConfig(horizon=3, n_iterations=2, n_restarts=2),
+        gbp_true=gbp.GBPConfig(horizon=3, n_iterations=2, n_restarts=2),
+        cem=cem.CEMConfig(horizon=3, n_samples=8, n_iterations=1, n_elites=2),
+        distill=distill.DistillConfig(
+            hidden_sizes=(16,), expert_steps=32, dagger_rounds=0, n_envs=16
+        ),
+        policy_trainer=trainer.TrainerConfig(batch_size=16, max_epochs=2),
+        a2c=a2c.A2CConfig(num_envs=4, log_every_steps=1024, hidden=(16,)),
+        results_root=str(root),
+        run_name="tiny",
+    )
+
+
+# main() compiles ~15 programs (A2C training alone ~60 s on a loaded 2-core CPU), which is over
+# the default suite's budget: these run with ``pytest -m slow``.
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return sp.main(tiny_config(tmp_path_factory.mktemp("spaceship")))
+
+
+@pytest.mark.slow
+def test_main_writes_table_with_every_row(run_dir):
+    table = (run_dir / "table.md").read_text()
+    for name in ROWS:
+        assert f"| {name} |" in table
+    assert "SMALLER budgets than the paper" in table
+    for claim in ("beats A2C", "matches GBP", "10x faster"):
+        line = next(x for x in table.splitlines() if claim in x)
+        assert "held" in line
+    metrics = io.read_json(run_dir / "metrics.json")
+    assert set(metrics["rows"]) == set(ROWS)
+    for row in metrics["rows"].values():
+        assert row["episodes"] == 3
+        assert row["ci95_low"] <= row["mean"] <= row["ci95_high"]
+        assert row["seconds_per_action"] > 0
+    assert metrics["rows"]["RANDOM"]["env_steps"] == 0
+    assert metrics["rows"]["GBP"]["env_steps"] == 512
+    assert metrics["rows"]["DISTGBP"]["env_steps"] == 512 + 32
+    assert (run_dir / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    config = io.read_json(run_dir / "config.json")
+    assert config["model_budget"] == 512 and config["full"] is False
+
+
+def test_full_flag_selects_paper_budgets(tmp_path):
+    config = sp.Config(full=True, results_root=str(tmp_path))
+    assert (config.a2c_budget, config.model_budget) == (3_800_000, 800_000)
+    with pytest.raises(ValueError, match="action_mode"):
+        sp.Config(action_mode="analog")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gbp", "distgbp", "gbp-true"])
+def test_load_policy_acts_in_the_action_space(run_dir, name):
+    env = make_jax_env("worldplan/Spaceship-v0", action_mode="continuous")
+    obs, state = env.reset(jax.random.key(3), env.params)
+    policy = checkpoints.load_policy(run_dir, name)
+    for _ in range(2):
+        action = policy(np.asarray(obs), state)
+        assert env.action_space.contains(np.asarray(action, np.float32))
+
+
+@pytest.mark.slow
+def test_load_policy_rejects_unknown_name_and_corrupt_checkpoint(run_dir, tmp_path):
+    with pytest.raises(ValueError, match="name"):
+        checkpoints.load_policy(run_dir, "dqn")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / checkpoints.SETTINGS).write_text((run_dir / checkpoints.SETTINGS).read_text())
+    (broken / checkpoints.MODEL).write_bytes(b"garbage")
+    with pytest.raises(io.CheckpointError):
+        checkpoints.load_policy(broken, "gbp")
+
+
+def test_saved_artifacts_load_as_host_policies(tmp_path):
+    env = make_jax_env("worldplan/Spaceship-v0", action_mode="discrete")
+    rl = relax.Discrete(9)
+    rng = np.random.default_rng(0)
+    n = 8
+    fake = Transitions(
+        rng.normal(size=(n, 13)).astype(np.float32),
+        np.eye(9, dtype=np.float32)[rng.integers(0, 9, n)],
+        rng.normal(size=n).astype(np.float32),
+        rng.normal(size=(n, 13)).astype(np.float32),
+        np.zeros(n, bool),
+    )
+    dyn_config = dynamics.DynamicsConfig(hidden_sizes=(8,))
+    model = dynamics.DynamicsModel(dyn_config, 13, 9, tuple(map(bool, rl.simplex_mask)))
+    student = distill.DistilledPolicy(rl, 13, (8,))
+    planner_config = gbp.GBPConfig(horizon=2, n_iterations=1, n_restarts=1)
+    checkpoints.save_artifacts(
+        tmp_path,
+        action_mode="discrete",
+        obs_dim=13,
+        dynamics_config=dyn_config,
+        gbp_config=planner_config,
+        oracle_config=planner_config,
+        distill_hidden=(8,),
+        model_params=model.init(jax.random.key(0), fake),
+        student_params=student.init(jax.random.key(1), fake.obs),
+    )
+    obs, state = env.reset(jax.random.key(3), env.params)
+    action = checkpoints.load_policy(tmp_path, "distgbp")(np.asarray(obs), state)
+    assert env.action_space.contains(int(action))
+    with pytest.raises(ValueError, match="name"):
+        checkpoints.load_policy(tmp_path, "dqn")
+    (tmp_path / checkpoints.MODEL).write_bytes(b"garbage")
+    with pytest.raises(io.CheckpointError, match="magic"):
+        checkpoints.load_policy(tmp_path, "gbp")  # (the slow tests load "gbp" from a real run)

@@ -1,0 +1,66 @@
+import numpy as np
+
+from experiments import io
+from experiments.poke import Config, main, mean_ci, ridge_r2, success_rate
+
+
+def test_main_tiny_config_end_to_end(tmp_path):
+    config = Config(
+        run_name="tiny",
+        results_root=str(tmp_path / "results"),
+        data_root=str(tmp_path / "data"),
+        train_examples=64,
+        test_examples=24,
+        eval_examples=6,
+        image_size=16,
+        features=4,
+        epochs=1,
+        ks=(1, 3),
+        num_workers=1,
+        forward_examples=100,
+        forward_epochs=1,
+        goal_episodes=2,
+        goal_pokes=1,
+        plan_restarts=2,
+        plan_steps=2,
+    )
+    run_dir = main(config, log=lambda _: None)
+    assert run_dir == tmp_path / "results" / "tiny"
+    for name in ("config.json", "metrics.json", "best_of_k.csv", "table.md", "samples.png"):
+        assert (run_dir / name).stat().st_size > 0, name
+    resolved = io.read_json(run_dir / "config.json")
+    assert resolved["num_train"] == 64 and resolved["model"]["features"] == 4
+    metrics = io.read_json(run_dir / "metrics.json")
+    rows = {(r["model"], r["k"]): r for r in metrics["best_of_k"]}
+    models = ("copy input", "deterministic", "een", "cvae")
+    assert set(rows) == {(m, k) for m in models for k in (1, 3)}
+    # the deterministic model gives one answer: more draws cannot help it
+    assert rows[("deterministic", 1)]["l1"] == rows[("deterministic", 3)]["l1"]
+    # best-of-k can only improve with k
+    for model in ("een", "cvae"):
+        assert rows[(model, 3)]["l1"] <= rows[(model, 1)]["l1"]
+        assert rows[(model, 3)]["psnr"] >= rows[(model, 1)]["psnr"]
+    assert len(metrics["claims"]) == 5
+    assert {"planned", "random", "random_aimed"} <= set(metrics["goal_reaching"])
+    table = (run_dir / "table.md").read_text()
+    assert "| een | 3 |" in table
+    assert sum(line.startswith(("- held", "- NOT held")) for line in table.splitlines()) == 5
+
+
+def test_full_flag_selects_paper_scale():
+    config = Config(full=True)
+    assert config.frame_size == 64 and config.model.features == 64 and config.num_train == 50_000
+    assert config.model.latent_dim == 8 and config.trainer.batch_size == 64
+    assert config.model.loss == "l1" and config.trainer.learning_rate == 5e-4
+
+
+def test_statistics_helpers_on_hand_worked_cases():
+    mean, lo, hi = mean_ci(np.array([1.0, 2.0, 3.0]))
+    assert mean == 2.0 and np.isclose(hi - mean, 1.96 * 1.0 / np.sqrt(3))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = np.stack([x[:, 0] * 2.0, rng.normal(size=400)], axis=1)
+    r2 = ridge_r2(x[:300], y[:300], x[300:], y[300:])
+    assert r2[0] > 0.99 and r2[1] < 0.05
+    rate = success_rate([True, False, False, False])
+    assert rate["rate"] == 0.25 and rate["lo"] < 0.25 < rate["hi"]

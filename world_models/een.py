@@ -1,0 +1,364 @@
+"""Error-Encoding Network, its deterministic and CVAE baselines, and a poke forward model.
+
+Henaff, Zhao and LeCun, "Prediction Under Uncertainty with Error-Encoding Networks" (2017). A
+deterministic network ``g`` predicts ``y`` from ``x``. A second network ``f`` of the same shape
+predicts ``y`` from ``x`` and a latent ``z = phi(y - g(x))``, bounded by ``tanh`` (eq. 2 of the
+paper): the latent can only carry what ``g`` could not predict from ``x``. Training has two
+phases, ``g`` alone, then ``f`` (initialised from ``g``) and ``phi`` with ``g`` frozen. At test
+time ``z`` is drawn from the bank of latents computed on the training set, so each draw is a
+different plausible future. The conditional VAE baseline replaces ``phi`` by a Gaussian posterior
+``q(z | x, y)`` with a standard normal prior.
+
+Every function here takes ONE example; batch with ``jax.vmap`` where it is called (the losses
+do). Frames are ``(H, W, C)`` floats in [0, 1] (uint8 data is scaled in the losses); ``H`` and
+``W`` must be multiples of 8. Networks predict a residual: ``y_hat = x + decoder(...)``, since
+most of the table does not change in a poke.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Params = Any
+
+ACTIVATION = nn.elu
+"""Hidden activation. ELU, not ReLU: with the L1 loss the best guess for most pixels is "no
+change", and ReLU units of g then die early; f inherits them from g, and a latent added to dead
+maps cannot reach the output."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EENConfig:
+    """Architecture and loss of the frame predictors (shared by g, f, phi and the CVAE)."""
+
+    features: int = 64
+    """Feature maps of every conv layer (paper: 64)."""
+    latent_dim: int = 8
+    """Size of z (paper: nz = 8)."""
+    loss: str = "l1"
+    """Per-pixel loss: "l1" (paper) or "l2"."""
+    kl_weight: float = 1e-3
+    """CVAE: weight of KL(q || N(0, I)) [nats] against the per-pixel loss."""
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("l1", "l2"):
+            raise ValueError(f"EENConfig.loss: expected 'l1' or 'l2', got {self.loss!r}")
+        if self.features < 1 or self.latent_dim < 1 or self.kl_weight < 0:
+            raise ValueError("EENConfig: features and latent_dim must be >= 1, kl_weight >= 0")
+
+
+class Encoder(nn.Module):
+    """Conv 7x7/2, 5x5/2, 5x5/2 with ReLU: (H, W, C) -> (H/8, W/8, features)."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, image: jax.Array) -> jax.Array:  # noqa: D102
+        for i, size in enumerate((7, 5, 5)):
+            image = ACTIVATION(nn.Conv(self.features, (size, size), (2, 2), name=f"conv{i}")(image))
+        return image
+
+
+class Decoder(nn.Module):
+    """Transposed conv 5x5/2, 5x5/2 (ReLU), 7x7/2: (H/8, W/8, F) -> (H, W, channels)."""
+
+    features: int
+    channels: int
+
+    @nn.compact
+    def __call__(self, hidden: jax.Array) -> jax.Array:  # noqa: D102
+        for i in range(2):
+            hidden = ACTIVATION(
+                nn.ConvTranspose(self.features, (5, 5), (2, 2), name=f"deconv{i}")(hidden)
+            )
+        return nn.ConvTranspose(self.channels, (7, 7), (2, 2), name="deconv2")(hidden)
+
+
+class Predictor(nn.Module):
+    """``g(x)`` (``latent=False``) or ``f(x, z)``: z enters the encoder's maps via a Dense layer.
+
+    ``f``'s parameters are ``g``'s plus ``latent_proj``, so ``f`` can start as a copy of ``g``.
+    """
+
+    features: int
+    channels: int
+    latent: bool = False
+
+    @nn.compact
+    def __call__(self, frame: jax.Array, z: jax.Array | None = None) -> jax.Array:
+        """(H, W, C) frame and optional (nz,) latent -> (H, W, C) predicted next frame."""
+        hidden = Encoder(self.features, name="encoder")(frame)
+        if self.latent:
+            if z is None:
+                raise ValueError("z: this predictor needs a latent of shape (latent_dim,)")
+            # zero init: f starts exactly as g, and z's effect grows from there
+            project = nn.Dense(hidden.size, kernel_init=nn.initializers.zeros, name="latent_proj")
+            hidden = hidden + project(z).reshape(hidden.shape)
+        return frame + Decoder(self.features, self.channels, name="decoder")(hidden)
+
+
+class LatentEncoder(nn.Module):
+    """``phi`` (tanh-bounded z) or the CVAE posterior (mean, log-variance) from an image."""
+
+    features: int
+    latent_dim: int
+    variational: bool = False
+
+    @nn.compact
+    def __call__(self, image: jax.Array) -> jax.Array | tuple[jax.Array, jax.Array]:
+        """(H, W, C) -> (nz,) z, or ((nz,), (nz,)) mean and log-variance."""
+        hidden = Encoder(self.features, name="encoder")(image).reshape(-1)
+        # The error image is sparse and small; normalising its features keeps z from starting
+        # (and staying) near a constant, which would let f ignore it.
+        hidden = nn.LayerNorm(name="norm")(hidden)
+        if self.variational:
+            return nn.Dense(self.latent_dim, name="mean")(hidden), nn.Dense(
+                self.latent_dim, name="log_var"
+            )(hidden)
+        return jnp.tanh(nn.Dense(self.latent_dim, name="latent")(hidden))
+
+
+def _g(config: EENConfig, channels: int) -> Predictor:
+    return Predictor(config.features, channels)
+
+
+def _f(config: EENConfig, channels: int) -> Predictor:
+    return Predictor(config.features, channels, latent=True)
+
+
+def check_frame_shape(shape: tuple[int, ...], name: str = "frame_shape") -> None:
+    """Raises ValueError unless ``shape`` is (H, W, C) with H, W multiples of 8."""
+    if len(shape) != 3 or shape[0] % 8 or shape[1] % 8:
+        raise ValueError(f"{name}: expected (H, W, C) with H, W multiples of 8, got {shape}")
+
+
+def init_deterministic(key: jax.Array, config: EENConfig, frame_shape: tuple[int, ...]) -> Params:
+    """Parameters of ``g`` for frames of shape (H, W, C)."""
+    check_frame_shape(frame_shape)
+    return _g(config, frame_shape[-1]).init(key, jnp.zeros(frame_shape))["params"]
+
+
+def init_een(
+    key: jax.Array, config: EENConfig, g_params: Params, frame_shape: tuple[int, ...]
+) -> Params:
+    """Phase-two parameters ``{"f", "phi"}``; ``f`` starts as ``g`` plus a new ``latent_proj``."""
+    check_frame_shape(frame_shape)
+    f_key, phi_key = jax.random.split(key)
+    f_new = _f(config, frame_shape[-1]).init(
+        f_key, jnp.zeros(frame_shape), jnp.zeros(config.latent_dim)
+    )["params"]
+    phi = LatentEncoder(config.features, config.latent_dim).init(phi_key, jnp.zeros(frame_shape))[
+        "params"
+    ]
+    return {"f": {**g_params, "latent_proj": f_new["latent_proj"]}, "phi": phi}
+
+
+def init_cvae(
+    key: jax.Array, config: EENConfig, g_params: Params, frame_shape: tuple[int, ...]
+) -> Params:
+    """CVAE parameters ``{"f", "q"}``; ``f`` starts from ``g``; ``q`` reads (x, y) stacked."""
+    een = init_een(key, config, g_params, frame_shape)
+    pair_shape = (*frame_shape[:2], 2 * frame_shape[-1])
+    q = LatentEncoder(config.features, config.latent_dim, variational=True).init(
+        jax.random.fold_in(key, 1), jnp.zeros(pair_shape)
+    )["params"]
+    return {"f": een["f"], "q": q}
+
+
+def predict_deterministic(config: EENConfig, g_params: Params, frame: jax.Array) -> jax.Array:
+    """``g(x)``: (H, W, C) frame -> (H, W, C) predicted next frame."""
+    return _g(config, frame.shape[-1]).apply({"params": g_params}, frame)
+
+
+def predict_latent(config: EENConfig, f_params: Params, frame: jax.Array, z: jax.Array):
+    """``f(x, z)``: (H, W, C) frame and (nz,) latent -> (H, W, C) predicted next frame."""
+    return _f(config, frame.shape[-1]).apply({"params": f_params}, frame, z)
+
+
+def encode_error(
+    config: EENConfig,
+    g_params: Params,
+    phi_params: Params,
+    frame: jax.Array,
+    next_frame: jax.Array,
+) -> jax.Array:
+    """``z = phi(y - g(x))``, (nz,) in (-1, 1); g is held fixed (no gradient flows into it)."""
+    error = next_frame - jax.lax.stop_gradient(predict_deterministic(config, g_params, frame))
+    return LatentEncoder(config.features, config.latent_dim).apply({"params": phi_params}, error)
+
+
+def cvae_posterior(config: EENConfig, q_params: Params, frame: jax.Array, next_frame: jax.Array):
+    """Mean and log-variance, each (nz,), of the CVAE posterior q(z | x, y)."""
+    module = LatentEncoder(config.features, config.latent_dim, variational=True)
+    return module.apply({"params": q_params}, jnp.concatenate([frame, next_frame], axis=-1))
+
+
+def pixel_loss(config: EENConfig, prediction: jax.Array, target: jax.Array) -> jax.Array:
+    """Mean per-pixel L1 or squared error over one frame (scalar)."""
+    error = prediction - target
+    return jnp.mean(jnp.abs(error)) if config.loss == "l1" else jnp.mean(error**2)
+
+
+def to_float(frames: jax.Array) -> jax.Array:
+    """uint8 frames -> float32 in [0, 1]; float frames pass through."""
+    return frames / 255.0 if frames.dtype == jnp.uint8 else frames.astype(jnp.float32)
+
+
+def deterministic_loss(config: EENConfig, g_params: Params, batch: dict, key: jax.Array):
+    """Phase one. ``batch``: ``frame``, ``next_frame`` (B, H, W, C). Returns (loss, metrics)."""
+    del key
+    x, y = to_float(batch["frame"]), to_float(batch["next_frame"])
+    prediction = jax.vmap(predict_deterministic, (None, None, 0))(config, g_params, x)
+    loss = jnp.mean(jax.vmap(pixel_loss, (None, 0, 0))(config, prediction, y))
+    return loss, {}
+
+
+def _een_one(config: EENConfig, g_params: Params, params: Params, x, y) -> jax.Array:
+    z = encode_error(config, g_params, params["phi"], x, y)
+    return pixel_loss(config, predict_latent(config, params["f"], x, z), y)
+
+
+def een_loss(config: EENConfig, g_params: Params, params: Params, batch: dict, key: jax.Array):
+    """Phase two: loss of ``f(x, phi(y - g(x)))``; trains ``params = {"f", "phi"}``, not g."""
+    del key
+    x, y = to_float(batch["frame"]), to_float(batch["next_frame"])
+    losses = jax.vmap(_een_one, (None, None, None, 0, 0))(config, g_params, params, x, y)
+    return jnp.mean(losses), {}
+
+
+def _cvae_one(config: EENConfig, params: Params, x, y, key) -> tuple[jax.Array, jax.Array]:
+    mean, log_var = cvae_posterior(config, params["q"], x, y)
+    z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape)
+    kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var)
+    return pixel_loss(config, predict_latent(config, params["f"], x, z), y), kl
+
+
+def cvae_loss(config: EENConfig, params: Params, batch: dict, key: jax.Array):
+    """CVAE loss: pixel loss + ``kl_weight`` * KL(q(z|x,y) || N(0, I)); metrics recon, kl."""
+    x, y = to_float(batch["frame"]), to_float(batch["next_frame"])
+    keys = jax.random.split(key, x.shape[0])
+    recon, kl = jax.vmap(_cvae_one, (None, None, 0, 0, 0))(config, params, x, y, keys)
+    return jnp.mean(recon) + config.kl_weight * jnp.mean(kl), {
+        "recon": jnp.mean(recon),
+        "kl": jnp.mean(kl),
+    }
+
+
+def latent_bank(
+    config: EENConfig, g_params: Params, phi_params: Params, data: dict, batch_size: int = 256
+) -> jax.Array:
+    """``z = phi(y - g(x))`` for every training pair: (N, nz), drawn from at test time."""
+    encode = jax.jit(jax.vmap(encode_error, (None, None, None, 0, 0)), static_argnums=0)
+    parts = [
+        encode(
+            config,
+            g_params,
+            phi_params,
+            to_float(jnp.asarray(data["frame"][i : i + batch_size])),
+            to_float(jnp.asarray(data["next_frame"][i : i + batch_size])),
+        )
+        for i in range(0, len(data["frame"]), batch_size)
+    ]
+    return jnp.concatenate(parts)
+
+
+def frame_errors(prediction: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mean absolute error and PSNR [dB] of one (H, W, C) prediction clipped to [0, 1]."""
+    prediction = jnp.clip(prediction, 0.0, 1.0)
+    mse = jnp.mean((prediction - target) ** 2)
+    return jnp.mean(jnp.abs(prediction - target)), -10.0 * jnp.log10(mse + 1e-10)
+
+
+def sample_errors(
+    config: EENConfig, f_params: Params, frame: jax.Array, next_frame: jax.Array, zs: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """L1 and PSNR, each (k,), of ``f(x, z)`` for k latents ``zs`` (k, nz) of one example."""
+    predictions = jax.vmap(predict_latent, (None, None, None, 0))(config, f_params, frame, zs)
+    return jax.vmap(frame_errors, (0, None))(predictions, next_frame)
+
+
+def draw_latents(
+    kind: str, key: jax.Array, shape: tuple[int, int], bank: jax.Array | None, latent_dim: int
+) -> jax.Array:
+    """(B, k, nz) latents: uniform draws from the EEN ``bank`` or N(0, I) for the CVAE."""
+    if kind == "een":
+        if bank is None:
+            raise ValueError("bank: the EEN needs a latent bank (N, nz) to sample from")
+        return bank[jax.random.randint(key, shape, 0, bank.shape[0])]
+    if kind == "cvae":
+        return jax.random.normal(key, (*shape, latent_dim))
+    raise ValueError(f"kind: expected 'een' or 'cvae', got {kind!r}")
+
+
+class PokeForwardModel(nn.Module):
+    """Action-conditioned forward model for planning: (features,) -> (2,) displacement [dm].
+
+    The features are :func:`poke_features` of the object observation and a poke; the output is
+    object 0's displacement in decimetres (a scale near 1 for the optimiser).
+    """
+
+    hidden: tuple[int, ...] = (128, 128)
+
+    @nn.compact
+    def __call__(self, features: jax.Array) -> jax.Array:  # noqa: D102
+        for width in self.hidden:
+            features = nn.tanh(nn.Dense(width)(features))
+        return nn.Dense(2)(features)
+
+
+def poke_features(objects: jax.Array, poke: jax.Array) -> jax.Array:
+    """Model input for one example, in object 0's frame of reference.
+
+    Args:
+        objects: (max_objects, 8) object observation (see ``envs.poke.env.object_features``).
+        poke: (4,) start x [m], start y [m], angle [rad], length [m].
+
+    Returns:
+        (14 + 3 * (max_objects - 1),) features: object 0's position, cos, sin, one-hot kind and
+        half extents, the poke start relative to it [dm], cos/sin of the poke angle, length [dm],
+        and the other objects' presence and positions relative to object 0 [dm].
+    """
+    position = objects[0, 1:3]
+    kind = jax.nn.one_hot(objects[0, 5].astype(jnp.int32), 3)
+    others = objects[1:, :3] - jnp.concatenate([jnp.zeros(1), position])
+    others = others * jnp.array([1.0, 10.0, 10.0]) * objects[1:, :1]
+    return jnp.concatenate(
+        [
+            position * 10.0,
+            objects[0, 3:5],
+            kind,
+            objects[0, 6:8] * 10.0,
+            (poke[:2] - position) * 10.0,
+            jnp.cos(poke[2:3]),
+            jnp.sin(poke[2:3]),
+            poke[3:4] * 10.0,
+            others.reshape(-1),
+        ]
+    )
+
+
+def predict_position(params: Params, objects: jax.Array, poke: jax.Array, hidden=(128, 128)):
+    """Object 0's predicted position after ``poke``, (2,) [m]."""
+    displacement = PokeForwardModel(hidden).apply({"params": params}, poke_features(objects, poke))
+    return objects[0, 1:3] + displacement / 10.0
+
+
+def init_forward(key: jax.Array, max_objects: int, hidden=(128, 128)) -> Params:
+    """Parameters of :class:`PokeForwardModel` for observations with ``max_objects`` rows."""
+    features = poke_features(jnp.zeros((max_objects, 8)), jnp.zeros(4))
+    return PokeForwardModel(hidden).init(key, features)["params"]
+
+
+def forward_loss(params: Params, batch: dict, key: jax.Array, hidden=(128, 128)):
+    """Mean squared displacement error [dm^2]; ``batch``: objects, next_objects, poke."""
+    del key
+    predicted = jax.vmap(predict_position, (None, 0, 0, None))(
+        params, batch["objects"], batch["poke"], hidden
+    )
+    error = (predicted - batch["next_objects"][:, 0, 1:3]) * 10.0
+    return jnp.mean(jnp.sum(error**2, axis=-1)), {}
