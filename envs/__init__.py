@@ -2,6 +2,7 @@
 
 Ids:
     ``worldplan/Spaceship-v0``: planet gravity control (continuous, discrete, hybrid actions).
+    ``worldplan/BlockTower-v0``: stack blocks past a table edge (overhang), pymunk physics.
     ``worldplan/Poke-v0``: poke objects on a table with a finger (one poke per step).
 """
 
@@ -24,4 +25,10 @@ _register(
     "worldplan/Poke-v0",
     entry_point="envs.poke.env:PokeEnv",
     max_episode_steps=10,
+)
+
+_register(
+    "worldplan/BlockTower-v0",
+    entry_point="envs.towers.env:BlockTowerEnv",
+    max_episode_steps=16,
 )

@@ -1,0 +1,82 @@
+"""PhysNet: shapes of the one-sample module under vmap, loss terms, IoU, bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from world_models import physnet
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def nets():
+    kwargs = {"features": (4, 8, 8, 8), "decoder_features": (8, 4, 4)}
+    model = physnet.PhysNet(**kwargs)
+    params = physnet.init_params(model, jax.random.PRNGKey(0), SIZE)
+    # The classifier is PhysNet without its decoder: its parameters are a subset (one init).
+    classifier = physnet.PhysNet(with_masks=False, **kwargs)
+    shapes = jax.eval_shape(lambda: physnet.init_params(classifier, jax.random.PRNGKey(0), SIZE))
+    assert set(shapes) < set(params)
+    return {True: (model, params), False: (classifier, {k: params[k] for k in shapes})}
+
+
+def fake_batch(n=3):
+    rng = np.random.default_rng(0)
+    return {
+        "image": rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8),
+        "fell": np.array([0.0, 1.0, 1.0][:n], np.float32),
+        "masks": rng.integers(0, 2, (n, 4, SIZE, SIZE), dtype=np.uint8),
+        "present": np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]][:n], np.float32),
+    }
+
+
+def test_shapes_under_vmap(nets):
+    model, params = nets[True]
+    images = jnp.asarray(fake_batch()["image"])
+    fall, masks = jax.vmap(lambda im: model.apply({"params": params}, im))(images)
+    assert fall.shape == (3,) and masks.shape == (3, 4, SIZE, SIZE)
+    # One sample alone gives the same numbers as its row of the batch.
+    single_fall, single_masks = model.apply({"params": params}, images[1])
+    np.testing.assert_allclose(single_fall, fall[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(single_masks, masks[1], rtol=1e-5, atol=1e-5)
+    classifier, c_params = nets[False]
+    logit, none = classifier.apply({"params": c_params}, images[0])
+    assert logit.shape == () and none is None
+
+
+def test_loss_is_fall_bce_plus_mask_bce_of_present_blocks(nets):
+    model, params = nets[True]
+    batch = fake_batch()
+    loss_fn = jax.jit(lambda p, b: physnet.batch_loss(model, p, b, mask_weight=2.0))
+    loss, metrics = loss_fn(params, batch)
+    loss, metrics = float(loss), {k: float(v) for k, v in metrics.items()}
+    assert loss == pytest.approx(metrics["fall_bce"] + 2.0 * metrics["mask_bce"], rel=1e-5)
+    # Absent blocks do not count: changing their target masks leaves the loss unchanged.
+    changed = {**batch, "masks": batch["masks"].copy()}
+    changed["masks"][0, 2:] = 1 - changed["masks"][0, 2:]
+    assert float(loss_fn(params, changed)[0]) == pytest.approx(loss, rel=1e-6)
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["mask_iou"] <= 1.0
+    grads = jax.jit(jax.grad(lambda p: loss_fn(p, batch)[0]))(params)
+    assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+
+
+def test_masks_iou_by_hand():
+    predicted = np.zeros((3, 4, 4), bool)
+    target = np.zeros((3, 4, 4), bool)
+    predicted[0, :2, :2] = True  # 4 pixels
+    target[0, :2, :] = True  # 8 pixels, 4 shared -> IoU 0.5
+    predicted[1, 0, 0] = True  # disjoint -> IoU 0
+    target[1, 3, 3] = True
+    # Level 2: both empty -> 1, but it is absent and must not count.
+    iou = physnet.masks_iou(jnp.asarray(predicted), jnp.asarray(target), jnp.array([1.0, 1.0, 0.0]))
+    assert float(iou) == pytest.approx(0.25)
+
+
+def test_bad_image_shape_is_an_error(nets):
+    model, params = nets[True]
+    with pytest.raises(ValueError, match="divisible by 16"):
+        model.apply({"params": params}, jnp.zeros((30, 30, 3)))
+    with pytest.raises(ValueError, match=r"\(S, S, 3\)"):
+        model.apply({"params": params}, jnp.zeros((2, SIZE, SIZE, 3)))

@@ -1,0 +1,59 @@
+"""Overhang planners: partial-tower images, plan scores, CEM search, episode runner."""
+
+import numpy as np
+import pytest
+
+from envs.towers import planning, task
+from envs.towers.env import BlockTowerEnv
+from envs.towers.params import BLOCK_COLOURS, Params
+
+PARAMS = Params(image_size=32)
+CEM = planning.CEMConfig(samples=16, elites=4, iterations=3)
+
+
+def test_prefix_images_show_only_the_lower_blocks():
+    offsets = np.array([[0.1, 0.2, 0.1, 0.0], [0.0, -0.2, 0.3, 0.1]])
+    images = planning.prefix_images(offsets, PARAMS)
+    assert images.shape == (2, 4, 32, 32, 3) and images.dtype == np.uint8
+    for k in range(4):
+        for level in range(4):
+            shown = np.all(images[0, k] == BLOCK_COLOURS[level], axis=-1).any()
+            assert shown == (level <= k)
+
+
+def test_scores_penalise_predicted_falls():
+    offsets = np.array([[0.1, 0.1, 0.1, 0.1]])
+    overhang = planning.plan_overhangs(offsets, PARAMS)
+    assert overhang[0] == pytest.approx(0.4)  # -0.5 + 0.4 + 0.5
+    stands = planning.score_plans(offsets, lambda im: np.zeros(len(im)), PARAMS, CEM)
+    falls = planning.score_plans(offsets, lambda im: np.ones(len(im)), PARAMS, CEM)
+    assert stands[0] == pytest.approx(0.4)
+    assert falls[0] == pytest.approx(0.4 - CEM.infeasible_penalty * (1 - CEM.fall_threshold))
+
+
+def test_cem_pushes_out_when_nothing_is_predicted_to_fall():
+    rng = np.random.default_rng(0)
+    plan = planning.cem_plan(lambda im: np.zeros(len(im)), PARAMS, CEM, rng)
+    assert plan.shape == (4,) and np.all(np.abs(plan) <= PARAMS.max_offset)
+    assert task.offsets_overhang(plan, PARAMS) > 1.5 * PARAMS.overhang_limit
+
+
+def test_run_episode_analytic_and_collapsing_plans():
+    env = BlockTowerEnv()
+    good = planning.run_episode(env, planning.analytic_plan(env.params, safety=0.9))
+    assert good["collapsed"] == 0.0 and good["fraction"] == pytest.approx(0.9, abs=0.03)
+    bad = planning.run_episode(env, np.full(4, 0.9))
+    assert bad == {"overhang": 0.0, "fraction": 0.0, "collapsed": 1.0, "return": -1.0}
+
+
+def test_single_block_prefix_is_not_judged_by_default():
+    def lone_blocks_fall(images):
+        coloured = [np.all(images == c, axis=-1).any(axis=(1, 2)) for c in BLOCK_COLOURS[:4]]
+        return (np.sum(coloured, axis=0) == 1).astype(float)
+
+    offsets = np.array([[0.1, 0.1, 0.1, 0.1]])
+    default = planning.score_plans(offsets, lone_blocks_fall, PARAMS, CEM)
+    strict = planning.CEMConfig(min_checked_blocks=1)
+    judged = planning.score_plans(offsets, lone_blocks_fall, PARAMS, strict)
+    assert default[0] == pytest.approx(0.4)
+    assert judged[0] < default[0] - 1.0
