@@ -24,13 +24,10 @@ import envs  # noqa: F401  (registers the ids)
 Policy = Callable[[np.ndarray, gym.Env], Any]
 """``policy(obs, env) -> action`` for one env; ``env.unwrapped`` gives access to the true state."""
 
-POLICY_LOADERS = {
-    "gbp": "planners.policies:load_gbp_policy",
-    "distgbp": "planners.policies:load_distgbp_policy",
-    "a2c": "agents.a2c.policy:load_host_policy",
-    "ppo": "agents.ppo.policy:load_host_policy",
-}
-"""Policies other than "random": ``module:function(run_dir, env) -> Policy``, imported lazily."""
+PLANNER_POLICIES = ("gbp", "distgbp", "gbp-true")
+"""Policies saved by ``python -m experiments.spaceship`` (``planners.checkpoints``)."""
+AGENT_POLICIES = ("a2c", "ppo")
+"""Policies saved by ``python -m agents.a2c`` / ``agents.ppo`` (or inside a spaceship run)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +37,7 @@ class Config:
     env: str = "worldplan/Spaceship-v0"
     """Registered environment id."""
     policy: str = "random"
-    """"random", or a learned policy: gbp, distgbp, a2c, ppo (needs --run)."""
+    """"random", or a learned policy: gbp, distgbp, gbp-true, a2c, ppo (needs --run)."""
     run: Path | None = None
     """Results folder of the experiment that trained the policy (for learned policies)."""
     episodes: int = 2
@@ -55,25 +52,61 @@ class Config:
     """JSON dict of keyword arguments for gymnasium.make, e.g. '{"action_mode": "discrete"}'."""
 
 
+class _EnvPolicy:
+    """Adapts a ``policy(obs, state)`` host callable to ``policy(obs, env)``."""
+
+    def __init__(self, policy: Any, needs_state: bool) -> None:
+        self.policy, self.needs_state = policy, needs_state
+
+    def reset(self) -> None:
+        """Starts a new episode (forgets a planner's warm start)."""
+        if hasattr(self.policy, "reset"):
+            self.policy.reset()
+
+    def __call__(self, obs: np.ndarray, env: gym.Env) -> Any:
+        state = env.unwrapped.get_state() if self.needs_state else None
+        return self.policy(obs, state)
+
+
+def _agent_policy(run: Path, env: gym.Env, algorithm: str) -> Any:
+    """The policy of an ``agents.a2c``/``agents.ppo`` results folder, as a host callable."""
+    from agents.common.policy import load_params, make_policy
+    from planners.checkpoints import HostPolicy
+
+    saved = json.loads((run / "config.json").read_text())
+    module = importlib.import_module(f"agents.{algorithm}")
+    config_cls = module.A2CConfig if algorithm == "a2c" else module.PPOConfig
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()}
+    config = config_cls(**fields)
+    params = load_params(algorithm, config, env, run)
+    return HostPolicy(make_policy(config, env, params), None)
+
+
 def make_policy(config: Config, env: gym.Env) -> Policy:
-    """Builds the policy named in the config."""
+    """Builds the policy named in the config (learned ones from ``config.run``)."""
     if config.policy == "random":
         env.action_space.seed(config.seed)
         return lambda obs, env: env.action_space.sample()
-    if config.policy not in POLICY_LOADERS:
-        raise ValueError(
-            f"unknown policy {config.policy!r}; choose random or {sorted(POLICY_LOADERS)}"
-        )
+    names = PLANNER_POLICIES + AGENT_POLICIES
+    if config.policy not in names:
+        raise ValueError(f"unknown policy {config.policy!r}; choose random or one of {names}")
     if config.run is None:
         raise ValueError(
             f"--policy {config.policy} needs --run <results folder with its checkpoint>"
         )
-    module, function = POLICY_LOADERS[config.policy].split(":")
-    try:
-        loader = getattr(importlib.import_module(module), function)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"policy {config.policy!r} is not available in this install ({e})") from e
-    return loader(config.run, env)
+    run = Path(config.run)
+    if (run / "planners.json").exists():  # a spaceship experiment run holds all of them
+        from planners.checkpoints import load_policy
+
+        policy = load_policy(run, config.policy, seed=config.seed)
+    elif config.policy in AGENT_POLICIES and (run / "config.json").exists():
+        policy = _agent_policy(run, env, config.policy)
+    else:
+        raise ValueError(
+            f"{run} holds no {config.policy} policy: expected a results folder of "
+            "experiments.spaceship (planners.json) or of agents.a2c/agents.ppo (config.json)"
+        )
+    return _EnvPolicy(policy, needs_state=config.policy == "gbp-true")
 
 
 def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
@@ -107,6 +140,8 @@ def main(config: Config) -> list[float]:
     frames, returns = [], []
     for episode in range(config.episodes):
         obs, _ = env.reset(seed=config.seed + episode)
+        if hasattr(policy, "reset"):
+            policy.reset()
         total, done = 0.0, False
         while not done:
             if config.out:

@@ -41,14 +41,13 @@ def tiny_config(root) -> sp.Config:
     )
 
 
-# main() compiles ~15 programs (A2C training alone ~60 s on a loaded 2-core CPU), which is over
-# the default suite's budget: these run with ``pytest -m slow``.
+# main() compiles ~15 programs (about 70 s on an idle 2-core CPU); the module-scoped fixture runs
+# it once for every test below.
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     return sp.main(tiny_config(tmp_path_factory.mktemp("spaceship")))
 
 
-@pytest.mark.slow
 def test_main_writes_table_with_every_row(run_dir):
     table = (run_dir / "table.md").read_text()
     for name in ROWS:
@@ -78,7 +77,6 @@ def test_full_flag_selects_paper_budgets(tmp_path):
         sp.Config(action_mode="analog")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gbp", "distgbp", "gbp-true"])
 def test_load_policy_acts_in_the_action_space(run_dir, name):
     env = make_jax_env("worldplan/Spaceship-v0", action_mode="continuous")
@@ -89,7 +87,6 @@ def test_load_policy_acts_in_the_action_space(run_dir, name):
         assert env.action_space.contains(np.asarray(action, np.float32))
 
 
-@pytest.mark.slow
 def test_load_policy_rejects_unknown_name_and_corrupt_checkpoint(run_dir, tmp_path):
     with pytest.raises(ValueError, match="name"):
         checkpoints.load_policy(run_dir, "dqn")
