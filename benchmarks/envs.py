@@ -111,11 +111,11 @@ def main() -> None:
         venv = gym.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point")
         add("worldplan SpaceshipVectorEnv (jitted, on device)", n, vector_rate(venv))
     for n in rollout_sizes:
-        add(
-            "jit(vmap(lax.scan)) rollout of the core, 100 steps",
-            n,
-            best_rate(make_rollout(n, 100), repeats=3, min_seconds=1.0),
-        )
+        rate = best_rate(make_rollout(n, 100), repeats=3, min_seconds=1.0)
+        add("jit(vmap(lax.scan)) rollout of the core, with autoreset", n, rate)
+    n = rollout_sizes[-1]
+    rate = best_rate(make_rollout(n, 100, autoreset=False), repeats=3, min_seconds=1.0)
+    add("jit(vmap(lax.scan)) rollout of the core, no resets", n, rate)
     print()
     print_table(
         f"Spaceship-v0 environment steps per second ({jax.devices()[0].platform})",
