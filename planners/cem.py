@@ -24,7 +24,14 @@ import jax
 import jax.numpy as jnp
 
 from planners import relax as relax_lib
-from planners.gbp import DoneFn, ModelStep, PlanResult, rollout_return
+from planners.gbp import (
+    DoneFn,
+    ModelStep,
+    PlanResult,
+    jit_planner,
+    receding_policy,
+    rollout_return,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +204,7 @@ def make_planner(
     done_fn: DoneFn | None = None,
 ) -> Callable[[Any, Any, jax.Array, jax.Array], PlanResult]:
     """``jit(plan)`` with the static parts bound: ``(model_params, state, init_plan, key)``."""
-    return jax.jit(functools.partial(plan, config, relax, model_step, done_fn=done_fn))
+    return jit_planner(plan, config, relax, model_step, done_fn)
 
 
 def make_policy(
@@ -210,10 +217,6 @@ def make_policy(
     done_fn: DoneFn | None = None,
 ) -> Callable[[jax.Array, jax.Array, Any, jax.Array], tuple[Any, jax.Array]]:
     """A re-planning policy ``(carry, obs, state, key) -> (action, carry)``; carry = last plan."""
-
-    def policy(carry: jax.Array, obs: jax.Array, state: Any, key: jax.Array):
-        model_state = state if use_env_state else obs
-        result = plan(config, relax, model_step, model_params, model_state, carry, key, done_fn)
-        return result.action, jnp.concatenate([result.plan[1:], jnp.zeros_like(result.plan[:1])])
-
-    return policy
+    return receding_policy(
+        plan, config, relax, model_step, model_params, use_env_state=use_env_state, done_fn=done_fn
+    )

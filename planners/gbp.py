@@ -272,7 +272,18 @@ def make_planner(
     done_fn: DoneFn | None = None,
 ) -> Callable[[Any, Any, jax.Array, jax.Array], PlanResult]:
     """``jit(plan)`` with the static parts bound: ``(model_params, state, init_plan, key)``."""
-    return jax.jit(functools.partial(plan, config, relax, model_step, done_fn=done_fn))
+    return jit_planner(plan, config, relax, model_step, done_fn)
+
+
+def jit_planner(
+    plan_fn: Callable[..., PlanResult],
+    config: Any,
+    relax: relax_lib.Relaxation,
+    model_step: ModelStep,
+    done_fn: DoneFn | None = None,
+) -> Callable[[Any, Any, jax.Array, jax.Array], PlanResult]:
+    """``jit(plan_fn)`` with its static parts bound; shared by GBP and CEM/MPPI."""
+    return jax.jit(functools.partial(plan_fn, config, relax, model_step, done_fn=done_fn))
 
 
 def make_policy(
@@ -289,10 +300,30 @@ def make_policy(
     The carry is the previous plan (H, param_dim), start it with :func:`init_plan`. The model
     state is ``obs`` for a learned model and the env ``state`` when ``use_env_state`` (oracle).
     """
+    return receding_policy(
+        plan, config, relax, model_step, model_params, use_env_state=use_env_state, done_fn=done_fn
+    )
+
+
+def receding_policy(
+    plan_fn: Callable[..., PlanResult],
+    config: Any,
+    relax: relax_lib.Relaxation,
+    model_step: ModelStep,
+    model_params: Any,
+    *,
+    use_env_state: bool = False,
+    done_fn: DoneFn | None = None,
+) -> Callable[[jax.Array, jax.Array, Any, jax.Array], tuple[Any, jax.Array]]:
+    """Receding-horizon control with any planner ``plan_fn`` (GBP's :func:`plan`, CEM's ...).
+
+    Returns ``policy(carry, obs, state, key) -> (action, carry)`` whose carry is the previous
+    plan, shifted by one step (:func:`shift_plan`) as the next warm start.
+    """
 
     def policy(carry: jax.Array, obs: jax.Array, state: Any, key: jax.Array):
         model_state = state if use_env_state else obs
-        result = plan(config, relax, model_step, model_params, model_state, carry, key, done_fn)
+        result = plan_fn(config, relax, model_step, model_params, model_state, carry, key, done_fn)
         return result.action, shift_plan(result.plan)
 
     return policy

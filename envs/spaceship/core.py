@@ -125,8 +125,8 @@ def reset(key: jax.Array, params: SpaceshipParams) -> tuple[jax.Array, Spaceship
 def gravity(position: Any, state: SpaceshipState) -> Any:
     """Gravitational acceleration at ``position`` (2,) [m] from the state's planet, (2,) [m/s^2]."""
     ops = ops_for(state.planet_radius)
-    planet = _Planet.of(state)
-    gx, gy = planet.gravity(ops, position[0], position[1])
+    planet = _Planet.of(ops, state)
+    gx, gy = planet.gravity(ops, *ops.xy(position))
     return ops.stack([gx, gy])
 
 
@@ -139,10 +139,10 @@ class _Planet(NamedTuple):
     mu: Any
 
     @classmethod
-    def of(cls, state: SpaceshipState) -> _Planet:
-        radius = state.planet_radius
-        mu = state.surface_gravity * radius * radius  # gravitational parameter [m^3/s^2]
-        return cls(state.planet_position[0], state.planet_position[1], radius, mu)
+    def of(cls, ops: Any, state: SpaceshipState) -> _Planet:
+        radius = ops.scalar(state.planet_radius)
+        mu = ops.scalar(state.surface_gravity) * radius * radius  # [m^3/s^2]
+        return cls(*ops.xy(state.planet_position), radius, mu)
 
     def gravity(self, ops: Any, px: Any, py: Any) -> tuple[Any, Any]:
         dx, dy = px - self.x, py - self.y
@@ -164,10 +164,10 @@ def dynamics(state: SpaceshipState, thrust: Any, params: SpaceshipParams) -> Spa
     """
     ops = ops_for(state.planet_radius)
     h = params.dt / params.substeps
-    planet = _Planet.of(state)
-    px, py = state.position[0], state.position[1]
-    vx, vy = state.velocity[0], state.velocity[1]
-    ux, uy = thrust[0], thrust[1]
+    planet = _Planet.of(ops, state)
+    px, py = ops.xy(state.position)
+    vx, vy = ops.xy(state.velocity)
+    ux, uy = ops.xy(thrust)
     tx, ty = params.max_thrust * ux, params.max_thrust * uy
     for _ in range(params.substeps):  # unrolled: substeps is small and static
         gx, gy = planet.gravity(ops, px, py)
@@ -198,7 +198,8 @@ def action_to_thrust(action: Any, params: SpaceshipParams) -> Any:
     """
     if params.action_mode == "continuous":
         ops = ops_for(action)
-        ux, uy = ops.clip(action[0], -1.0, 1.0), ops.clip(action[1], -1.0, 1.0)
+        ax, ay = ops.xy(action)
+        ux, uy = ops.clip(ax, -1.0, 1.0), ops.clip(ay, -1.0, 1.0)
         scale = ops.maximum(ops.sqrt(ux * ux + uy * uy + _EPS), 1.0)
         return ops.stack([ux / scale, uy / scale])
     if params.action_mode == "discrete":
@@ -208,7 +209,7 @@ def action_to_thrust(action: Any, params: SpaceshipParams) -> Any:
         return ops.stack([on * ops.cos(angle), on * ops.sin(angle)])
     if params.action_mode == "hybrid":
         ops = ops_for(action["angle"])
-        fire, angle = ops.f32(action["fire"]), action["angle"][0]
+        fire, angle = ops.f32(action["fire"]), ops.scalar(action["angle"][0])
         return ops.stack([fire * ops.cos(angle), fire * ops.sin(angle)])
     raise ValueError(f"unknown action_mode {params.action_mode!r}")
 
@@ -278,22 +279,27 @@ def observe(state: SpaceshipState, params: SpaceshipParams) -> Any:
     last = params.num_targets - 1
     current = state.targets[ops.minimum(state.target_index, last)]
     upcoming = state.targets[ops.minimum(state.target_index + 1, last)]
-    px, py = state.position[0], state.position[1]
+    px, py = ops.xy(state.position)
+    vx, vy = ops.xy(state.velocity)
+    cx, cy = ops.xy(state.planet_position)
+    ax, ay = ops.xy(current)
+    bx, by = ops.xy(upcoming)
     remaining = ops.f32(params.num_targets - state.target_index) / params.num_targets
+    radius, gravity = ops.scalar(state.planet_radius), ops.scalar(state.surface_gravity)
     return ops.stack(
         [
             px,
             py,
-            state.velocity[0],
-            state.velocity[1],
-            state.planet_position[0] - px,
-            state.planet_position[1] - py,
-            current[0] - px,
-            current[1] - py,
-            upcoming[0] - px,
-            upcoming[1] - py,
-            state.planet_radius,
-            state.surface_gravity,
+            vx,
+            vy,
+            cx - px,
+            cy - py,
+            ax - px,
+            ay - py,
+            bx - px,
+            by - py,
+            radius,
+            gravity,
             remaining,
         ]
     )

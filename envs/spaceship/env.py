@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -80,7 +81,8 @@ def check_action(action: Any, params: SpaceshipParams) -> Any:
         a = np.asarray(action, dtype=np.float32)
         if a.shape != (2,):
             raise ValueError(f"continuous action must have shape (2,), got {a.shape}")
-        if not np.all(np.isfinite(a)):
+        x, y = a.tolist()  # math.isfinite on two floats is ~5x cheaper than np.isfinite + all
+        if not (math.isfinite(x) and math.isfinite(y)):
             raise ValueError(f"action contains NaN or inf: {a}")
         return a
     if mode == "discrete":
@@ -220,10 +222,11 @@ class SpaceshipEnv(gym.Env):
         )
         reward = float(reward)
         self._return += reward
-        self._trail.append(self._state.position.copy())
+        if self.render_mode is not None:
+            self._trail.append(self._state.position.copy())
         if self.render_mode == "human":
             self.render()
-        info = {k: v.item() for k, v in info.items()}
+        info = {k: v.item() if hasattr(v, "item") else v for k, v in info.items()}
         # Time limits come from Gymnasium's TimeLimit wrapper (max_episode_steps), not the core.
         if self.obs_mode == "pixels":
             obs = pixels.rasterize(self._state, self.params)

@@ -25,8 +25,8 @@ _EPS = 1e-6
 
 
 def _distance(ops: Any, position: Any, point: Any) -> Any:
-    dx, dy = position[0] - point[0], position[1] - point[1]
-    return ops.sqrt(dx * dx + dy * dy + _EPS)
+    (px, py), (qx, qy) = ops.xy(position), ops.xy(point)
+    return ops.sqrt((px - qx) * (px - qx) + (py - qy) * (py - qy) + _EPS)
 
 
 def current_target(state: SpaceshipState, params: SpaceshipParams) -> Any:
@@ -44,7 +44,7 @@ def crashed(state: SpaceshipState) -> Any:
 def escaped(state: SpaceshipState, params: SpaceshipParams) -> Any:
     """() bool: the ship is outside the arena square."""
     w = params.arena_half_width
-    px, py = state.position[0], state.position[1]
+    px, py = ops_for(state.planet_radius).xy(state.position)
     return (px > w) | (px < -w) | (py > w) | (py < -w)
 
 
@@ -86,21 +86,23 @@ def outcome(
     ops = ops_for(state.planet_radius)
     index = state.target_index
     target = state.targets[ops.minimum(index, params.num_targets - 1)]
-    tx, ty = target[0], target[1]
-    px, py = state.position[0], state.position[1]
-    qx, qy = moved.position[0], moved.position[1]
+    tx, ty = ops.xy(target)
+    px, py = ops.xy(state.position)
+    qx, qy = ops.xy(moved.position)
     dx, dy = qx - tx, qy - ty
     distance = ops.sqrt(dx * dx + dy * dy + _EPS)
     hit = (distance < params.target_tolerance) & (index < params.num_targets)
-    cx, cy = qx - moved.planet_position[0], qy - moved.planet_position[1]
-    crash = ops.sqrt(cx * cx + cy * cy + _EPS) < moved.planet_radius
+    cx, cy = ops.xy(moved.planet_position)
+    cx, cy = qx - cx, qy - cy
+    crash = ops.sqrt(cx * cx + cy * cy + _EPS) < ops.scalar(moved.planet_radius)
     w = params.arena_half_width
     escape = (qx > w) | (qx < -w) | (qy > w) | (qy < -w)
+    ux, uy = ops.xy(thrust)
     before = ops.sqrt((px - tx) * (px - tx) + (py - ty) * (py - ty) + _EPS)
     total = ops.f32(
         params.progress_scale * (before - distance) * ops.f32(index < params.num_targets)
         + params.target_bonus * ops.f32(hit)
-        - params.fuel_cost * (thrust[0] * thrust[0] + thrust[1] * thrust[1])
+        - params.fuel_cost * (ux * ux + uy * uy)
         - params.crash_penalty * ops.f32(crash)
         - params.escape_penalty * ops.f32(escape)
     )
