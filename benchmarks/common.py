@@ -61,3 +61,32 @@ def human(rate: float) -> str:
         if rate >= scale:
             return f"{rate / scale:.3g}{unit}"
     return f"{rate:.3g}"
+
+
+def gpu_target(what: str, measured: float, target: float, unit: str, lower_is_better=False) -> str:
+    """A 'held' / 'NOT held' line for a GPU target, checked only when JAX runs on a GPU.
+
+    Args:
+        what: the target's name, e.g. "A2C throughput on one H100".
+        measured: the measured figure, in ``unit``.
+        target: the target figure, in ``unit``.
+        unit: unit of both figures, e.g. "steps/s".
+        lower_is_better: True for times (the target is an upper bound).
+
+    Returns:
+        The line (also printed).
+    """
+    device = jax.devices()[0]
+    if device.platform != "gpu":
+        line = (
+            f"GPU target ({what}: {target:,.4g} {unit}) not checked: JAX runs on {device.platform}"
+        )
+    else:
+        ok = measured <= target if lower_is_better else measured >= target
+        bound = "<=" if lower_is_better else ">="
+        line = (
+            f"GPU target {what} {bound} {target:,.4g} {unit}: {'held' if ok else 'NOT held'} "
+            f"({measured:,.4g} {unit} on {device.device_kind})"
+        )
+    print(line, flush=True)
+    return line

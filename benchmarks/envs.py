@@ -15,7 +15,7 @@ import gymnasium as gym
 import jax
 
 import envs  # noqa: F401
-from benchmarks.common import best_rate, human, machine, print_table
+from benchmarks.common import best_rate, gpu_target, human, machine, print_table
 from envs.jax_env import autoreset_step, make_jax_env
 
 ID = "worldplan/Spaceship-v0"
@@ -94,9 +94,16 @@ def main() -> None:
     """Measures and prints the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--vector-sizes", type=int, nargs="+", help="VectorEnv env counts")
+    parser.add_argument(
+        "--rollout-sizes",
+        type=int,
+        nargs="+",
+        help="jitted rollout env counts (GPU: up to 1048576)",
+    )
     args = parser.parse_args()
-    vector_sizes = [1, 64, 1024] if args.quick else [1, 64, 1024, 8192]
-    rollout_sizes = [1024, 16384] if args.quick else [1024, 16384, 131072]
+    vector_sizes = args.vector_sizes or ([1, 64, 1024] if args.quick else [1, 64, 1024, 8192])
+    rollout_sizes = args.rollout_sizes or ([1024, 16384] if args.quick else [1024, 16384, 131072])
     print(f"machine: {machine()}")
     start = time.perf_counter()
     base = single_env_rate()
@@ -110,18 +117,23 @@ def main() -> None:
     for n in vector_sizes:
         venv = gym.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point")
         add("worldplan SpaceshipVectorEnv (jitted, on device)", n, vector_rate(venv))
+    rollout_rates = {}
     for n in rollout_sizes:
-        rate = best_rate(make_rollout(n, 100), repeats=3, min_seconds=1.0)
+        rate = rollout_rates[n] = best_rate(make_rollout(n, 100), repeats=3, min_seconds=1.0)
         add("jit(vmap(lax.scan)) rollout of the core, with autoreset", n, rate)
     n = rollout_sizes[-1]
     rate = best_rate(make_rollout(n, 100, autoreset=False), repeats=3, min_seconds=1.0)
     add("jit(vmap(lax.scan)) rollout of the core, no resets", n, rate)
+    best_autoreset = max(rollout_rates.items())
     print()
     print_table(
         f"Spaceship-v0 environment steps per second ({jax.devices()[0].platform})",
         ["what", "envs", "steps/s", "x single env"],
         rows,
     )
+    print()
+    n, rate = best_autoreset
+    gpu_target(f"rollout with autoreset at {n:,} envs (target at 1M envs)", rate, 1e10, "steps/s")
     print(f"\n(total {time.perf_counter() - start:.0f} s)")
 
 

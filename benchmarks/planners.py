@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 
+from benchmarks.common import gpu_target
 from envs.jax_env import make_jax_env
 from experiments import spaceship
 from planners import cem, distill, gbp, oracle, relax
@@ -151,12 +152,14 @@ def main(config: Config) -> list[tuple[str, float]]:
         f"target DISTGBP < 0.1 ms/action batched: {'held' if dist_ms < 0.1 else 'NOT held'} "
         f"({dist_ms:.5f} ms)"
     )
+    gpu_target("GBP (experiment config) time per action", gbp_ms, 2.0, "ms", lower_is_better=True)
     if "CEM PETS scale (7x20x400, H30, 5 it)" in by:
         pets = by["CEM PETS scale (7x20x400, H30, 5 it)"]
         print(
             f"PETS scale: {pets:.2f} s/action here vs ~1.2 s/action quoted for mbrl-lib "
             f"({pets / 1.2:.2f}x)"
         )
+        gpu_target("CEM at PETS scale, time per action", pets * 1e3, 20.0, "ms", True)
     return rows
 
 

@@ -39,6 +39,8 @@ class Config:
     """Training steps per measurement."""
     samples: int = 2000
     """Frames predicted per sampling measurement."""
+    simulate: bool = True
+    """Measure poke simulation (CPU work; skip it on a GPU run with --no-simulate)."""
 
 
 def _timed(fn, repeats: int = 1) -> float:
@@ -129,7 +131,8 @@ def sampling_rates(config: Config) -> list[tuple[str, str, float]]:
 
 def main(config: Config) -> list[tuple[str, str, float]]:
     """Runs every measurement and prints the table."""
-    rows = poke_rates(config) + training_rates(config) + sampling_rates(config)
+    rows = poke_rates(config) if config.simulate else []
+    rows += training_rates(config) + sampling_rates(config)
     print(
         f"poke benchmark, {jax.devices()[0].platform}, {config.image_size}px frames, "
         f"{config.features} maps"
