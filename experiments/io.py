@@ -128,6 +128,15 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise OSError(f"cannot read arrays from {path}: {e}") from e
 
 
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Writes a matplotlib figure as a PNG atomically (a partial file never appears at ``path``)."""
+    import io as _stdlib_io
+
+    buffer = _stdlib_io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def make_run_dir(root: str | os.PathLike, name: str | None = None) -> Path:
     """Creates and returns ``root/<name>``, by default a timestamp like ``20261126-142501``.
 

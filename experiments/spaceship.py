@@ -19,16 +19,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import numpy as np
 import tyro
 
 import agents.a2c as a2c_lib
-from agents.common.evaluate import EvalResult, evaluate_jax
+from agents.common.evaluate import evaluate_jax
 from envs.jax_env import make_jax_env
 from experiments import io
+from experiments.spaceship_report import PAPER_A2C_STEPS, PAPER_MODEL_STEPS, Row, write_results
 from planners import cem as cem_lib
 from planners import checkpoints, oracle
 from planners import distill as distill_lib
@@ -37,111 +37,6 @@ from planners import relax as relax_lib
 from world_models import data as data_lib
 from world_models import dynamics as dynamics_lib
 from world_models import trainer
-
-PAPER_A2C_STEPS = 3_800_000
-PAPER_MODEL_STEPS = 800_000
-
-
-PAPER = {  # (mean return, s/action, env steps), Henaff et al. 2017, spaceship task
-    "RANDOM": (-62.7, None, 0),
-    "A2C": (-19.2, 0.01, PAPER_A2C_STEPS),
-    "GBP": (11.1, 0.19, PAPER_MODEL_STEPS),
-    "DISTGBP": (12.2, 0.01, PAPER_MODEL_STEPS),
-}
-
-
-class Row(NamedTuple):
-    """One line of the table."""
-
-    name: str
-    result: EvalResult
-    seconds_per_action: float
-    """Single-env time per action [s], compiled."""
-    env_steps: int
-    """Env steps the method used (0 for RANDOM and the true-dynamics planner)."""
-
-
-def table_markdown(rows: list[Row], full: bool, a2c_budget: int, model_budget: int) -> str:
-    """The markdown table, with the paper's numbers beside ours."""
-    scale = (
-        "paper budgets"
-        if full
-        else (
-            f"SMALLER budgets than the paper: A2C {a2c_budget:,} steps (paper 3.8M), "
-            f"forward model {model_budget:,} steps (paper 800K)"
-        )
-    )
-    lines = [
-        f"# Spaceship ({scale})",
-        "",
-        "| method | mean return [95% CI] | episodes | s/action (1 env) | env steps | paper |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        r = row.result
-        paper = PAPER.get(row.name)
-        paper_text = (
-            "-"
-            if paper is None
-            else (f"{paper[0]}, {paper[1] if paper[1] is not None else '-'} s, {paper[2]:,} steps")
-        )
-        lines.append(
-            f"| {row.name} | {r.mean:.1f} [{r.ci95_low:.1f}, {r.ci95_high:.1f}] | "
-            f"{len(r.returns)} | {row.seconds_per_action:.5f} | {row.env_steps:,} | "
-            f"{paper_text} |"
-        )
-    return "\n".join(lines)
-
-
-def claims(rows: list[Row]) -> list[str]:
-    """The talk's claims, each 'held' or 'NOT held' with the measured figures."""
-    by = {row.name: row for row in rows}
-    a2c_row, gbp_row, dist_row = by["A2C"], by["GBP"], by["DISTGBP"]
-    verdict = lambda ok: "held" if ok else "NOT held"  # noqa: E731
-    beats = gbp_row.result.mean > a2c_row.result.mean and dist_row.result.mean > a2c_row.result.mean
-    separated = min(gbp_row.result.ci95_low, dist_row.result.ci95_low) > a2c_row.result.ci95_high
-    inside = dist_row.result.ci95_low <= gbp_row.result.mean <= dist_row.result.ci95_high
-    speedup = gbp_row.seconds_per_action / max(dist_row.seconds_per_action, 1e-12)
-    return [
-        f"model-based ({gbp_row.env_steps:,} model steps) beats A2C ({a2c_row.env_steps:,} steps): "
-        f"{verdict(beats)} (GBP {gbp_row.result.mean:.1f}, DISTGBP {dist_row.result.mean:.1f} vs "
-        f"A2C {a2c_row.result.mean:.1f}; 95% CIs separated: {'yes' if separated else 'no'})",
-        f"DISTGBP matches GBP within its CI: {verdict(inside)} (GBP {gbp_row.result.mean:.1f}, "
-        f"DISTGBP {dist_row.result.mean:.1f} [{dist_row.result.ci95_low:.1f}, "
-        f"{dist_row.result.ci95_high:.1f}])",
-        f"DISTGBP acts >= 10x faster than GBP: {verdict(speedup >= 10)} ({speedup:.0f}x: "
-        f"{gbp_row.seconds_per_action * 1e3:.2f} ms vs {dist_row.seconds_per_action * 1e3:.3f} ms)",
-    ]
-
-
-def plot_curve(curve: dict[str, list[tuple[float, float]]], path: Path) -> None:
-    """Return vs env steps for A2C (training episodes) and GBP/DISTGBP (model budgets)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, points in curve.items():
-        if points:
-            steps, returns = zip(*points, strict=True)
-            ax.plot(steps, returns, marker="o" if name != "A2C" else None, label=name)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("mean episode return")
-    ax.set_xscale("log")
-    ax.set_title("Spaceship: return vs env steps")
-    ax.legend()
-    fig.tight_layout()
-    io.atomic_write_bytes(path, _png(fig))
-    plt.close(fig)
-
-
-def _png(fig) -> bytes:
-    import io as stdlib_io
-
-    buf = stdlib_io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -392,38 +287,9 @@ def main(config: Config) -> Path:
         student_params=student.params,
         a2c_config=a2c_config,
     )
-    write_results(run_dir, config, rows, curve, student.history)
+    budgets = (config.a2c_budget, config.model_budget)
+    write_results(run_dir, config.full, budgets, rows, curve, student.history)
     return run_dir
-
-
-def write_results(run_dir: Path, config: Config, rows: list[Row], curve, history) -> None:
-    """Writes table.md, metrics.json and curve.png, and prints the table and the claims."""
-    table = table_markdown(rows, config.full, config.a2c_budget, config.model_budget)
-    checked = claims(rows)
-    text = (
-        table
-        + "\n\n## Claims (checked on the measured numbers)\n\n"
-        + "\n".join(f"- {line}" for line in checked)
-    )
-    io.atomic_write_text(run_dir / "table.md", text + "\n")
-    metrics = {
-        row.name: {
-            "mean": row.result.mean,
-            "ci95_low": row.result.ci95_low,
-            "ci95_high": row.result.ci95_high,
-            "episodes": len(row.result.returns),
-            "seconds_per_action": row.seconds_per_action,
-            "batched_seconds_per_step": row.result.seconds_per_action,
-            "env_steps": row.env_steps,
-        }
-        for row in rows
-    }
-    io.write_json(
-        run_dir / "metrics.json", {"rows": metrics, "curve": curve, "distill_history": history}
-    )
-    plot_curve(curve, run_dir / "curve.png")
-    print(text)
-    print(f"wrote {run_dir}")
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def plot_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    io.save_figure(fig, path)
     plt.close(fig)
 
 
