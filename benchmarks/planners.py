@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -74,6 +75,7 @@ def measure(config: Config) -> list[tuple[str, float]]:
     experiment = spaceship.Config()
     for label, gbp_config in (
         ("experiment config", experiment.gbp),
+        ("experiment config, not unrolled", replace(experiment.gbp, unroll=1)),
         ("H15 N15 K4", gbp.GBPConfig(horizon=15, n_iterations=15)),
     ):
         planner = gbp.make_planner(gbp_config, rl, model.step)

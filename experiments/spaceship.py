@@ -77,7 +77,7 @@ class Config:
     )
     """Training of the forward model."""
     gbp: gbp_lib.GBPConfig = gbp_lib.GBPConfig(
-        horizon=10, n_iterations=10, n_restarts=2, learning_rate=0.2
+        horizon=10, n_iterations=10, n_restarts=2, learning_rate=0.2, unroll=10
     )
     """GBP through the learned model."""
     gbp_true: gbp_lib.GBPConfig = gbp_lib.GBPConfig(horizon=20, n_iterations=20, learning_rate=0.1)

@@ -58,6 +58,21 @@ def test_gradient_through_rollout_matches_finite_differences(relaxation):
     np.testing.assert_allclose(grad, numeric, rtol=2e-2, atol=2e-3)
 
 
+def test_unrolled_rollout_plans_the_same_as_the_rolled_loop():
+    keys = jax.random.split(jax.random.key(3), 2)
+    w = 0.5 * jax.random.normal(keys[0], (2, 2))
+    b = 0.3 * jax.random.normal(keys[1], (2, 2))
+    rolled = gbp.GBPConfig(horizon=6, n_iterations=5, n_restarts=2)
+    plans = []
+    for config in (rolled, gbp.GBPConfig(**{**rolled.__dict__, "unroll": 4})):
+        planner = gbp.make_planner(config, relax.Continuous(2), nonlinear_step)
+        plan0 = gbp.init_plan(config, relax.Continuous(2))
+        plans.append(planner((w, b), jnp.array([0.3, -0.2]), plan0, jax.random.key(0)).plan)
+    np.testing.assert_allclose(plans[0], plans[1], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="unroll"):
+        gbp.GBPConfig(unroll=0)
+
+
 def test_discrete_relaxation_recovers_best_action_of_bandit():
     rewards = jnp.array([0.1, 0.5, 0.3, 0.9, 0.2])
     config = gbp.GBPConfig(horizon=1, n_iterations=50, learning_rate=0.3, noise_std=0.5)
