@@ -69,10 +69,13 @@ def host_step(
     carry: HostCarry,
     same_step: bool,
 ) -> tuple[HostCarry, Transition]:
-    """One step of the vector env; mirrors :func:`agents.common.rollout.rollout_step`."""
-    key, act_key, _ = jax.random.split(carry.key, 3)
+    """One step of the vector env; mirrors :func:`agents.common.rollout.rollout_step`.
+
+    ``act_fn`` is the jitted :func:`agents.common.rollout.split_and_act`: one dispatch per step.
+    """
+    key, outputs = act_fn(params, carry.obs, carry.key)
     # One device-to-host transfer for everything the step needs.
-    raw, env_action, value, log_prob = jax.device_get(act_fn(params, carry.obs, act_key))
+    raw, env_action, value, log_prob = jax.device_get(outputs)
     next_obs, reward, terminated, truncated, info = vec_env.step(env_action)
     next_obs = np.asarray(next_obs)
     reward = np.asarray(reward, np.float32)
@@ -113,7 +116,8 @@ def host_rollout(
 
     Args:
         vec_env: any Gymnasium ``VectorEnv`` with autoreset.
-        act_fn: jitted ``act(params, obs, key)`` (see :func:`agents.common.rollout.act`).
+        act_fn: jitted ``split_and_act(params, obs, key) -> (next_key, act outputs)`` (see
+            :func:`agents.common.rollout.split_and_act`).
         value_fn: jitted ``values(params, obs)``.
         params: network parameters.
         carry: the running :class:`HostCarry`.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from envs.jax_env import autoreset_step
 
@@ -69,6 +70,18 @@ def act(
     return raw, jax.vmap(learner.dist.to_env)(raw), value, log_prob
 
 
+def split_and_act(
+    learner: Learner, params: Any, obs: jax.Array, key: jax.Array
+) -> tuple[jax.Array, tuple[Any, Any, jax.Array, jax.Array]]:
+    """The host path's per-step call: the key split of :func:`rollout_step` and :func:`act` in one.
+
+    Returns:
+        ``(next_key, act(...))``, with the same keys as the device rollout uses.
+    """
+    key, act_key, _ = jax.random.split(key, 3)
+    return key, act(learner, params, obs, act_key)
+
+
 def values(network: Any, params: Any, obs: jax.Array) -> jax.Array:
     """(B,) values of (B, *obs_shape) observations."""
     return jax.vmap(network.apply, in_axes=(None, 0))(params, obs)[1]
@@ -86,9 +99,13 @@ def reset_envs(env: Any, key: jax.Array, num_envs: int) -> EnvCarry:
 def episode_bookkeeping(
     episode_return: jax.Array, reward: jax.Array, done: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """Returns ``(running returns after this step, returns of episodes that just ended)``."""
+    """Returns ``(running returns after this step, returns of episodes that just ended)``.
+
+    NumPy inputs (the host path) stay in NumPy: no JAX dispatch per host step.
+    """
     total = episode_return + reward
-    return jnp.where(done, 0.0, total), jnp.where(done, total, 0.0)
+    where = np.where if isinstance(total, np.ndarray) else jnp.where
+    return where(done, 0.0, total), where(done, total, 0.0)
 
 
 def rollout_step(

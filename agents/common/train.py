@@ -36,7 +36,7 @@ from agents.common.loop import (
     rollout_metrics,
     run_updates,
 )
-from agents.common.rollout import act, values
+from agents.common.rollout import split_and_act, values
 
 
 class Algorithm(NamedTuple):
@@ -140,7 +140,7 @@ class HostPath:
                 f"{env.num_envs} envs; make them equal"
             )
         self.learner, self.env = learner, env
-        self._act = jax.jit(functools.partial(act, learner))
+        self._act = jax.jit(functools.partial(split_and_act, learner))
         self._values = jax.jit(functools.partial(values, learner.network))
         self._learn = jax.jit(functools.partial(learn, learner))
 
