@@ -16,7 +16,7 @@ import jax
 
 import envs  # noqa: F401
 from benchmarks.common import best_rate, gpu_target, human, machine, print_table
-from envs.jax_env import autoreset_step, make_jax_env
+from envs.jax_env import autoreset_step, make_jax_env, optimistic_autoreset_step
 
 ID = "worldplan/Spaceship-v0"
 
@@ -90,6 +90,39 @@ def make_rollout(num_envs: int, length: int, autoreset: bool = True):
     return run
 
 
+def make_batched_rollout(num_envs: int, length: int, num_resets: int):
+    """A jitted ``lax.scan`` over batched steps with :func:`optimistic_autoreset_step`."""
+    env = make_jax_env(ID)
+    params = env.params
+
+    def rollout(key: jax.Array) -> jax.Array:
+        key, reset_key = jax.random.split(key)
+        _, state = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(reset_key, num_envs), params
+        )
+
+        def body(carry, _):
+            state, key, total = carry
+            key, action_key, step_key = jax.random.split(key, 3)
+            action = jax.random.uniform(action_key, (num_envs, 2), minval=-1.0, maxval=1.0)
+            _, state, reward, _, _, _ = optimistic_autoreset_step(
+                env, step_key, state, action, params, num_resets
+            )
+            return (state, key, total + reward.sum()), None
+
+        return jax.lax.scan(body, (state, key, 0.0), None, length=length)[0][2]
+
+    run_jit = jax.jit(rollout)
+    key = jax.random.PRNGKey(0)
+    run_jit(key).block_until_ready()  # compile
+
+    def run() -> int:
+        run_jit(key).block_until_ready()
+        return num_envs * length
+
+    return run
+
+
 def main() -> None:
     """Measures and prints the table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -125,6 +158,8 @@ def main() -> None:
     rate = best_rate(make_rollout(n, 100, autoreset=False), repeats=3, min_seconds=1.0)
     add("jit(vmap(lax.scan)) rollout of the core, no resets", n, rate)
     best_autoreset = max(rollout_rates.items())
+    rate = best_rate(make_batched_rollout(n, 100, n // 16), repeats=3, min_seconds=1.0)
+    add("batched rollout, optimistic resets (n/16 start states drawn per step)", n, rate)
     print()
     print_table(
         f"Spaceship-v0 environment steps per second ({jax.devices()[0].platform})",
