@@ -3,11 +3,14 @@
 Lerer, Gross & Fergus (2016) trained a ConvNet on images of 2-3 block towers to predict whether a
 tower falls and where each block ends up, and found it generalised to 4 blocks. This experiment
 repeats that in 2D with pymunk (``envs/towers``), compares PhysNet with a fall-only classifier,
-chance and an analytic statics check, and uses PhysNet's fall probability to plan the overhang
-task (``worldplan/BlockTower-v0``) against random and analytic (harmonic stack) placement.
+chance and an analytic statics check, and plans the overhang task (``worldplan/BlockTower-v0``)
+with a planning PhysNet (``experiments.towers_planning``: PhysNet's encoder and fall head
+fine-tuned on the towers the planner asks about) by cross-entropy search and by gradient ascent
+through soft images, against random and analytic (harmonic stack) placement.
 
-``python -m experiments.towers`` (a few minutes on a 2-core CPU) or ``--full`` (~100K towers,
-for a GPU). Writes ``results/towers/<run>/``: config.json, metrics.json, table.md, masks.png.
+``python -m experiments.towers`` (under 10 minutes on a 2-core CPU) or ``--full`` (~100K towers,
+for a GPU). Writes ``results/towers/<run>/``: config.json, metrics.json, table.md, masks.png,
+checkpoints and training histories.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import tyro
 
 from envs.towers import physics, planning
 from envs.towers.dataset import DatasetConfig, generate, load_dataset
-from envs.towers.env import BlockTowerEnv
+from envs.towers.grad_planning import GradConfig
 from envs.towers.params import Params
 from experiments import io
+from experiments.towers_planning import overhang_task, planning_dataset, train_planning_model
 from experiments.towers_report import save_mask_grid, targets, write_table
 from world_models import physnet
 from world_models.trainer import Evaluator, TrainerConfig, fit
@@ -51,10 +55,27 @@ class Config:
     XLA on the CPU runs convolutions inside ``lax.scan`` ~15x slower."""
     mask_weight: float = 1.0
     """Weight of PhysNet's mask loss against its fall loss."""
-    cem: planning.CEMConfig = planning.CEMConfig(fall_threshold=0.2)
-    """Cross-entropy planner settings."""
-    planner_episodes: int = 5
-    """Overhang episodes planned with PhysNet (each a fresh planner seed) when not ``full``."""
+    planning_towers: int = 7200
+    """Towers of the planning dataset (near the stability boundary) when not ``full``."""
+    planning_epochs: int = 10
+    """Fine-tuning epochs of the planning PhysNet when not ``full``."""
+    planning_softness: float = 0.03
+    """Edge width of the planning PhysNet's images [block widths] (sub-pixel positions)."""
+    max_false_stand: float = 0.02
+    """Calibration: the planner's fall threshold is the largest whose held-out "stands"
+    verdicts are wrong at most this often."""
+    cem: planning.CEMConfig = planning.CEMConfig(margin=0.05, iterations=6)
+    """Cross-entropy planner settings (``fall_threshold`` and ``softness`` are replaced by the
+    calibrated threshold and :attr:`planning_softness`)."""
+    grad: GradConfig = GradConfig(restarts=6, learning_rate=0.03)
+    """Gradient planner settings (threshold and softness replaced likewise)."""
+    planner_max_offset: float = 0.75
+    """Planners search offsets in ``[-planner_max_offset, planner_max_offset]`` [block widths],
+    where the planning data are dense (see ``towers_planning.planner_bounds``)."""
+    planner_episodes: int = 30
+    """Overhang episodes planned by CEM (each a fresh planner seed) when not ``full``."""
+    grad_planner_episodes: int = 10
+    """Overhang episodes planned by gradient ascent when not ``full``."""
     random_episodes: int = 100
     """Overhang episodes with random placement."""
     analytic_safety: float = 0.9
@@ -83,9 +104,24 @@ class Config:
         return 40 if self.full else self.epochs
 
     @property
-    def episodes(self) -> int:
-        """PhysNet-planned overhang episodes."""
-        return 20 if self.full else self.planner_episodes
+    def cem_episodes(self) -> int:
+        """CEM-planned overhang episodes."""
+        return 100 if self.full else self.planner_episodes
+
+    @property
+    def grad_episodes(self) -> int:
+        """Gradient-planned overhang episodes."""
+        return 100 if self.full else self.grad_planner_episodes
+
+    @property
+    def planning_size(self) -> int:
+        """Towers of the planning dataset."""
+        return 24_000 if self.full else self.planning_towers
+
+    @property
+    def planning_max_epochs(self) -> int:
+        """Fine-tuning epochs of the planning PhysNet."""
+        return 30 if self.full else self.planning_epochs
 
     @property
     def dataset(self) -> DatasetConfig:
@@ -166,77 +202,34 @@ def evaluate_models(models: dict, train: dict, tests: dict[int, dict], config: C
     return metrics
 
 
-def fall_prob_fn(model: physnet.PhysNet, params: Any) -> planning.FallProbs:
-    """Batched, jitted PhysNet fall probabilities (the decoder is skipped)."""
-    fall_only = model.clone(with_masks=False)
-    batched = jax.jit(jax.vmap(lambda image: physnet.fall_probability(fall_only, params, image)))
-    return lambda images: np.asarray(batched(images))
-
-
-def planner_bounds(config: Config) -> tuple[np.ndarray, np.ndarray]:
-    """The CEM search box (low, high), each (n_blocks,) [block widths].
-
-    The action box, except that the bottom block's centre must lie over the table (offset at
-    most 1/2): PhysNet never saw a lone block, so the planner does not ask it about one
-    (``CEMConfig.min_checked_blocks``) and the first block's own statics is a box constraint.
-    """
-    n, bound = config.params.n_blocks, config.params.max_offset
-    high = np.full(n, bound)
-    high[0] = min(bound, 0.5)
-    return np.full(n, -bound), high
-
-
-def overhang_task(models: dict, config: Config) -> dict[str, dict[str, float]]:
-    """Mean overhang fraction and collapse rate of random, PhysNet-planned, analytic placement."""
-    env = BlockTowerEnv(**dataclasses.asdict(config.params))
-    rng = np.random.default_rng(config.seed)
-    fall_probs = fall_prob_fn(*models["physnet"])
-    bounds = planner_bounds(config)
-    runs = {
-        "random": [
-            planning.run_episode(env, planning.random_plan(config.params, rng))
-            for _ in range(config.random_episodes)
-        ],
-        "physnet_cem": [],
-        "analytic": [
-            planning.run_episode(env, planning.analytic_plan(config.params, config.analytic_safety))
-        ],
-    }
-    for episode in range(config.episodes):
-        plan_rng = np.random.default_rng([config.seed, episode])
-        plan = planning.cem_plan(fall_probs, config.params, config.cem, plan_rng, bounds)
-        runs["physnet_cem"].append(planning.run_episode(env, plan))
-        print(
-            f"planned episode {episode}: offsets {np.round(plan, 3)} -> {runs['physnet_cem'][-1]}"
-        )
-    return {
-        name: {
-            "fraction": float(np.mean([r["fraction"] for r in results])),
-            "collapse_rate": float(np.mean([r["collapsed"] for r in results])),
-            "episodes": len(results),
-        }
-        for name, results in runs.items()
-    }
-
-
 def main(config: Config) -> Path:
     """Runs the experiment and returns its results folder."""
     run_dir = io.make_run_dir(config.results_dir, config.run_name)
-    resolved = {"dataset": config.dataset, "max_epochs": config.max_epochs}
-    io.write_json(
-        run_dir / "config.json", {**io.to_jsonable(config), **resolved, "episodes": config.episodes}
-    )
+    resolved = {
+        "dataset": config.dataset,
+        "planning_dataset": planning_dataset(config),
+        "max_epochs": config.max_epochs,
+        "planning_max_epochs": config.planning_max_epochs,
+        "cem_episodes": config.cem_episodes,
+        "grad_episodes": config.grad_episodes,
+    }
+    io.write_json(run_dir / "config.json", {**io.to_jsonable(config), **resolved})
     data_dir = config.data_dir / io.config_fingerprint(config.dataset, ignore=("workers",))
     generate(config.dataset, data_dir)
     train, tests = split(load_dataset(data_dir), config)
     models = train_models(train, config, run_dir)
     accuracy = evaluate_models(models, train, tests, config)
-    overhang = overhang_task(models, config)
+    planner_model = train_planning_model(models["physnet"], config, run_dir)
+    overhang = overhang_task(planner_model, config, run_dir)
     checks = targets(accuracy, overhang)
-    io.write_json(
-        run_dir / "metrics.json", {"fall": accuracy, "overhang": overhang, "targets": checks}
-    )
-    write_table(run_dir / "table.md", accuracy, overhang, checks, config.params)
+    metrics = {
+        "fall": accuracy,
+        "planning_model": planner_model["metrics"],
+        "overhang": overhang,
+        "targets": checks,
+    }
+    io.write_json(run_dir / "metrics.json", metrics)
+    write_table(run_dir / "table.md", metrics, config.params)
     save_mask_grid(run_dir / "masks.png", models["physnet"], tests, config.params)
     for check in checks:
         print(f"[{'held' if check['held'] else 'NOT held'}] {check['claim']}: {check['measured']}")

@@ -17,15 +17,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 
 FALL_MODELS = ("chance", "classifier", "physnet", "analytic")
-PLANNERS = ("random", "physnet_cem", "analytic")
+PLANNERS = ("random", "physnet_cem", "physnet_grad", "analytic")
 
 
 def targets(accuracy: dict, overhang: dict) -> list[dict[str, Any]]:
-    """The issue's full-scale targets, each with its measured figure and whether it held."""
+    """The issue's targets, each with its measured figure and whether it held.
+
+    Fall accuracy targets are meant for full scale; the planner targets hold for the default
+    config too. A planner target holds on the measured mean (its interval is reported beside).
+    """
     seen = min(accuracy["2_blocks"]["physnet"], accuracy["3_blocks"]["physnet"])
     unseen = accuracy["4_blocks"]["physnet"]
-    planner = overhang["physnet_cem"]
-    return [
+    checks = [
         {
             "claim": "PhysNet fall accuracy >= 90% on 2 and 3 blocks",
             "measured": f"min {seen:.1%}",
@@ -36,23 +39,32 @@ def targets(accuracy: dict, overhang: dict) -> list[dict[str, Any]]:
             "measured": f"{unseen:.1%}",
             "held": unseen >= 0.8,
         },
-        {
-            "claim": "PhysNet planner reaches >= 80% of the H_n/2 overhang limit",
-            "measured": f"{planner['fraction']:.1%}",
-            "held": planner["fraction"] >= 0.8,
-        },
-        {
-            "claim": "PhysNet planner collapses < 10% of episodes",
-            "measured": f"{planner['collapse_rate']:.1%}",
-            "held": planner["collapse_rate"] < 0.1,
-        },
     ]
+    for name in ("physnet_cem", "physnet_grad"):
+        if name not in overhang:
+            continue
+        row = overhang[name]
+        low, high = row["fraction_ci"]
+        c_low, c_high = row["collapse_ci"]
+        checks += [
+            {
+                "claim": f"{name} reaches >= 80% of the H_n/2 overhang limit",
+                "measured": f"{row['fraction']:.1%} (95% CI {low:.1%}-{high:.1%}, "
+                f"{row['episodes']} episodes)",
+                "held": row["fraction"] >= 0.8,
+            },
+            {
+                "claim": f"{name} collapses < 10% of episodes",
+                "measured": f"{row['collapse_rate']:.1%} (95% CI {c_low:.1%}-{c_high:.1%})",
+                "held": row["collapse_rate"] < 0.1,
+            },
+        ]
+    return checks
 
 
-def write_table(
-    path: Path, accuracy: dict, overhang: dict, checks: list[dict], params: Params
-) -> Path:
-    """Writes the markdown results table."""
+def write_table(path: Path, metrics: dict, params: Params) -> Path:
+    """Writes the markdown results table from ``metrics`` (fall, planning_model, overhang)."""
+    accuracy, overhang = metrics["fall"], metrics["overhang"]
     counts = sorted(accuracy, key=lambda k: int(k.split("_")[0]))
     lines = [
         "## Fall prediction accuracy (trained on 2-3 blocks; 4 unseen)",
@@ -65,21 +77,36 @@ def write_table(
     iou = " | ".join(f"{accuracy[c]['physnet_mask_iou']:.3f}" for c in counts)
     lines += [f"| PhysNet mask IoU | {iou} |", ""]
     lines.append("Test towers per count: " + ", ".join(str(accuracy[c]["count"]) for c in counts))
-    limit = params.overhang_limit
+    model = metrics["planning_model"]
+    held_out = ", ".join(
+        f"{k.split('_')[1]} blocks {v:.1%}" for k, v in model.items() if k.startswith("accuracy")
+    )
     lines += [
         "",
-        f"## Overhang task ({params.n_blocks} blocks, limit H_n/2 = {limit:.4f} block widths)",
+        "## Planning PhysNet (encoder and fall head fine-tuned on planner-distribution towers)",
         "",
-        "| placement | mean overhang / limit | collapse rate | episodes |",
-        "|---|---|---|---|",
+        f"Held-out accuracy near the stability boundary: {held_out} "
+        f"({model['test_towers']} towers); calibrated fall threshold {model['threshold']:.2f}.",
+        "",
+        f"## Overhang task ({params.n_blocks} blocks, limit H_n/2 = "
+        f"{params.overhang_limit:.4f} block widths)",
+        "",
+        "| placement | planner | mean overhang / limit (95% CI) | collapse rate (95% CI) "
+        "| episodes |",
+        "|---|---|---|---|---|",
     ]
     for name in PLANNERS:
+        if name not in overhang:
+            continue
         row = overhang[name]
+        low, high = row["fraction_ci"]
+        c_low, c_high = row["collapse_ci"]
         lines.append(
-            f"| {name} | {row['fraction']:.1%} | {row['collapse_rate']:.1%} | {row['episodes']} |"
+            f"| {name} | {row['planner']} | {row['fraction']:.1%} ({low:.1%}-{high:.1%}) | "
+            f"{row['collapse_rate']:.1%} ({c_low:.1%}-{c_high:.1%}) | {row['episodes']} |"
         )
-    lines += ["", "A collapsed episode counts as overhang 0.", "", "## Targets (full scale)", ""]
-    for check in checks:
+    lines += ["", "A collapsed episode counts as overhang 0.", "", "## Targets", ""]
+    for check in metrics["targets"]:
         status = "held" if check["held"] else "NOT held"
         lines.append(f"- [{status}] {check['claim']}: {check['measured']}")
     return io.atomic_write_text(path, "\n".join(lines) + "\n")

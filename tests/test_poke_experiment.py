@@ -1,7 +1,10 @@
 import numpy as np
 
 from experiments import io
-from experiments.poke import Config, main, mean_ci, ridge_r2, success_rate
+from experiments.poke import Config, main
+from experiments.poke_eval import best_of_k_rows, mean_ci, mse_from_psnr
+from experiments.poke_goal import success_rate
+from experiments.poke_latent import ridge_r2
 
 
 def test_main_tiny_config_end_to_end(tmp_path):
@@ -15,6 +18,7 @@ def test_main_tiny_config_end_to_end(tmp_path):
         image_size=16,
         features=4,
         epochs=1,
+        anneal_epochs=1,
         ks=(1, 3),
         num_workers=1,
         forward_examples=100,
@@ -32,19 +36,24 @@ def test_main_tiny_config_end_to_end(tmp_path):
     assert resolved["num_train"] == 64 and resolved["model"]["features"] == 4
     metrics = io.read_json(run_dir / "metrics.json")
     rows = {(r["model"], r["k"]): r for r in metrics["best_of_k"]}
-    models = ("copy input", "deterministic", "een", "cvae")
+    models = ("copy input", "deterministic", "een", "cvae", "een, z of the truth")
     assert set(rows) == {(m, k) for m in models for k in (1, 3)}
     # the deterministic model gives one answer: more draws cannot help it
     assert rows[("deterministic", 1)]["l1"] == rows[("deterministic", 3)]["l1"]
+    # the EEN given the latent of the true outcome makes one prediction per example
+    assert rows[("een, z of the truth", 1)]["l1"] == rows[("een, z of the truth", 3)]["l1"]
     # best-of-k can only improve with k
     for model in ("een", "cvae"):
         assert rows[(model, 3)]["l1"] <= rows[(model, 1)]["l1"]
         assert rows[(model, 3)]["psnr"] >= rows[(model, 1)]["psnr"]
-    assert len(metrics["claims"]) == 5
+    assert len(metrics["claims"]) == 7
     assert {"planned", "random", "random_aimed"} <= set(metrics["goal_reaching"])
+    # one epoch at the full step, then one at the decayed step, numbered on
+    for history in metrics["histories"].values():
+        assert [h["epoch"] for h in history] == [0, 1]
     table = (run_dir / "table.md").read_text()
     assert "| een | 3 |" in table
-    assert sum(line.startswith(("- held", "- NOT held")) for line in table.splitlines()) == 5
+    assert sum(line.startswith(("- held", "- NOT held")) for line in table.splitlines()) == 7
 
 
 def test_full_flag_selects_paper_scale():
@@ -52,6 +61,9 @@ def test_full_flag_selects_paper_scale():
     assert config.frame_size == 64 and config.model.features == 64 and config.num_train == 50_000
     assert config.model.latent_dim == 8 and config.trainer.batch_size == 64
     assert config.model.loss == "l1" and config.trainer.learning_rate == 5e-4
+    assert config.anneal_trainer is None
+    default = Config()
+    assert default.anneal_trainer.learning_rate == default.trainer.learning_rate / 10
 
 
 def test_statistics_helpers_on_hand_worked_cases():
@@ -64,3 +76,15 @@ def test_statistics_helpers_on_hand_worked_cases():
     assert r2[0] > 0.99 and r2[1] < 0.05
     rate = success_rate([True, False, False, False])
     assert rate["rate"] == 0.25 and rate["lo"] < 0.25 < rate["hi"]
+
+
+def test_psnr_of_the_mean_mse_on_a_hand_worked_case():
+    # two examples with MSE 1e-2 and 0 (an unchanged frame: 100 dB, the floor of frame_errors)
+    psnr = np.array([[20.0, 10.0], [100.0, 100.0]], np.float32)
+    l1 = np.array([[0.1, 0.2], [0.0, 0.0]])
+    assert np.allclose(mse_from_psnr(psnr[:, 0]), [1e-2, 0.0], atol=1e-9)
+    (k1,) = best_of_k_rows({"m": (l1, psnr)}, (1,))
+    assert k1["psnr"] == 60.0 and np.isclose(k1["l1"], 0.05)
+    # mean MSE 5e-3 -> 23.01 dB, whatever the floor on the unchanged frame
+    assert np.isclose(k1["psnr_of_mean_mse"], -10 * np.log10(5e-3), atol=1e-4)
+    assert k1["psnr_of_mean_mse_lo"] < k1["psnr_of_mean_mse"] < k1["psnr_of_mean_mse_hi"]

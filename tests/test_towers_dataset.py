@@ -1,11 +1,14 @@
 """Tower dataset: determinism, balance, consistency, resume, and corrupt-shard detection."""
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from envs.towers import image
+from envs.towers import image, physics
 from envs.towers.dataset import (
     ARRAY_NAMES,
     DatasetConfig,
@@ -13,10 +16,11 @@ from envs.towers.dataset import (
     generate,
     load_dataset,
     make_shard,
-    read_shard,
+    sample_offsets,
     shard_path,
 )
 from envs.towers.params import BLOCK_COLOURS, Params
+from experiments import io
 
 TINY = DatasetConfig(n_towers=18, shard_size=12, workers=1, params=Params(image_size=32))
 
@@ -32,7 +36,7 @@ def test_shards_are_deterministic_for_a_seed_and_balanced(tmp_path):
     assert len(a["fell"]) == 18
     other = make_shard(dataclasses.replace(TINY, seed=1), 0)
     assert not np.array_equal(other["offsets"], a["offsets"][:12])
-    shard = read_shard(shard_path(tmp_path / "a", 0), 12)
+    shard = io.read_npz(shard_path(tmp_path / "a", 0))
     for n in TINY.block_counts:
         fell = shard["fell"][shard["n_blocks"] == n]
         assert len(fell) == 4 and fell.sum() == 2
@@ -73,7 +77,7 @@ def test_truncated_shard_is_detected_and_regenerated(tmp_path):
     untouched = shard_path(tmp_path, 0).stat().st_mtime_ns
     messages = []
     generate(TINY, tmp_path, log=messages.append)
-    assert messages == ["1 of 2 shards already complete"]
+    assert len(messages) == 1 and "1 of 2 shards present, generating 1" in messages[0]
     assert shard_path(tmp_path, 0).stat().st_mtime_ns == untouched
     after = load_dataset(tmp_path)
     for name in ARRAY_NAMES:
@@ -93,3 +97,24 @@ def test_mismatched_config_and_missing_data_are_errors(tmp_path):
         load_dataset(tmp_path / "nothing")
     with pytest.raises(ValueError, match="block_counts"):
         DatasetConfig(block_counts=(5,))
+    with pytest.raises(ValueError, match="sampler"):
+        DatasetConfig(sampler="harmonic")
+
+
+def test_workers_do_not_import_jax():
+    # Spawned workers import the generator's module; JAX there would cost seconds per worker.
+    code = "import sys, envs.towers.dataset; assert 'jax' not in sys.modules, 'jax imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_overhang_sampler_stays_near_the_stability_boundary():
+    def near_boundary(config):
+        offsets = sample_offsets(np.random.default_rng(0), (2000, 4), config)
+        x = physics.stacked_state(offsets, config.params)[..., 0]
+        margins = physics.stability_margins(x, config.params).min(axis=-1)
+        return np.mean(np.abs(margins) < 0.15), offsets
+
+    overhang = dataclasses.replace(TINY, sampler="overhang", overhang_share=1.0)
+    share, offsets = near_boundary(overhang)
+    assert 0.35 < offsets[:, 3].mean() < 0.58  # top offset ~ 0.5 * U(0.7, 1.15)
+    assert share > 0.6 and share > 2 * near_boundary(TINY)[0]

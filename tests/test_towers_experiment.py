@@ -3,9 +3,14 @@
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from envs.towers.grad_planning import GradConfig
 from envs.towers.params import Params
 from envs.towers.planning import CEMConfig
 from experiments.towers import Config, main
+from experiments.towers_planning import calibrate_threshold, summarise
 from world_models.trainer import TrainerConfig
 
 
@@ -15,7 +20,11 @@ def test_main_tiny_config(tmp_path: Path, capsys):
         epochs=1,
         trainer=TrainerConfig(batch_size=16, max_epochs=1, scan=False),
         cem=CEMConfig(samples=4, elites=2, iterations=1),
-        planner_episodes=1,
+        grad=GradConfig(restarts=2, steps=2),
+        planning_towers=24,
+        planning_epochs=1,
+        planner_episodes=2,
+        grad_planner_episodes=1,
         random_episodes=2,
         params=Params(image_size=32),
         workers=1,
@@ -25,18 +34,38 @@ def test_main_tiny_config(tmp_path: Path, capsys):
     )
     run_dir = main(config)
     assert run_dir == tmp_path / "results" / "tiny"
-    for name in ("config.json", "metrics.json", "table.md", "masks.png", "physnet.ckpt"):
+    names = ("config.json", "metrics.json", "table.md", "masks.png", "planning_physnet.ckpt")
+    for name in names:
         assert (run_dir / name).stat().st_size > 0, name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for n in (2, 3, 4):
         row = metrics["fall"][f"{n}_blocks"]
         for model in ("chance", "classifier", "physnet", "analytic", "physnet_mask_iou"):
             assert 0.0 <= row[model] <= 1.0
-    assert metrics["overhang"]["analytic"]["collapse_rate"] == 0.0
-    assert metrics["overhang"]["random"]["episodes"] == 2
+    overhang = metrics["overhang"]
+    assert overhang["analytic"]["collapse_rate"] == 0.0
+    assert overhang["random"]["episodes"] == 2 and overhang["physnet_cem"]["episodes"] == 2
+    assert overhang["physnet_grad"]["episodes"] == 1
+    for row in overhang.values():
+        low, high = row["collapse_ci"]
+        assert 0.0 <= low <= row["collapse_rate"] <= high <= 1.0
+    assert 0.05 <= metrics["planning_model"]["threshold"] <= 0.95
     table = (run_dir / "table.md").read_text()
     assert "| physnet |" in table and "4 blocks" in table and "H_n/2" in table
-    assert len(metrics["targets"]) == 4
+    assert "gradient ascent" in table and "cross-entropy" in table
+    assert len(metrics["targets"]) == 6
     out = capsys.readouterr().out
     assert "held" in out and str(run_dir) in out
-    assert json.loads((run_dir / "config.json").read_text())["max_epochs"] == 1
+    resolved = json.loads((run_dir / "config.json").read_text())
+    assert resolved["max_epochs"] == 1 and resolved["planning_dataset"]["sampler"] == "overhang"
+
+
+def test_summarise_and_calibrate_by_hand():
+    none = summarise([{"fraction": 0.9, "collapsed": 0.0}] * 10, "p")
+    assert none["collapse_rate"] == 0.0
+    assert none["collapse_ci"][0] == 0.0 and none["collapse_ci"][1] == pytest.approx(0.2775, 1e-3)
+    assert none["fraction_ci"] == pytest.approx([0.9, 0.9])
+    probs = np.array([0.01, 0.1, 0.2, 0.35, 0.6, 0.9])
+    fell = np.array([0, 0, 0, 1, 1, 1], bool)
+    assert calibrate_threshold(probs, fell, 0.0) == pytest.approx(0.35)
+    assert calibrate_threshold(probs, fell, 0.3) == pytest.approx(0.6)

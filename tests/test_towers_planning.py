@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from envs.towers import planning, task
+from envs.towers import image, planning, task
 from envs.towers.env import BlockTowerEnv
 from envs.towers.params import BLOCK_COLOURS, Params
 
@@ -57,3 +57,38 @@ def test_single_block_prefix_is_not_judged_by_default():
     judged = planning.score_plans(offsets, lone_blocks_fall, PARAMS, strict)
     assert default[0] == pytest.approx(0.4)
     assert judged[0] < default[0] - 1.0
+
+
+def test_judged_images_push_each_level_out_by_the_margin():
+    offsets = np.array([[0.1, 0.2, 0.1, 0.3]])
+    config = planning.CEMConfig(margin=0.25)
+    images = planning.judged_images(offsets, PARAMS, config)
+    assert images.shape == (1, 2 + 3 + 4, 32, 32, 3)
+    j = 0
+    for k in range(1, 4):
+        for i in range(k + 1):
+            shifted = offsets[:, : k + 1].copy()
+            shifted[0, i] += 0.25
+            expected = planning.prefix_images(shifted, PARAMS)[:, k]
+            np.testing.assert_array_equal(images[:, j], expected)
+            j += 1
+    no_margin = planning.judged_images(offsets, PARAMS, planning.CEMConfig(margin=0.0))
+    np.testing.assert_array_equal(no_margin[0], planning.prefix_images(offsets, PARAMS)[0, 1:])
+
+
+def test_soft_images_approach_the_hard_ones():
+    state = np.array([[-0.3, 0.5, 0.0], [0.05, 1.5, 0.0]])
+    hard = image.render_state(state, PARAMS).astype(int)
+    soft = image.render_state(state, PARAMS, softness=1e-4).astype(int)
+    assert np.abs(hard - soft).max() <= 1  # same picture up to rounding
+    blurred = image.render_state(state, PARAMS, softness=0.05).astype(int)
+    differs = np.any(blurred != hard, axis=-1)
+    assert 0 < differs.mean() < 0.2  # only pixels along edges change
+
+
+def test_upright_masks_equal_block_masks_at_zero_angle():
+    state = np.array([[[-0.3, 0.5, 0.0], [0.05, 1.5, 0.0]], [[0.2, 0.5, 0.0], [0.61, 1.5, 0.0]]])
+    for softness in (0.0, 0.03):
+        general = image.block_masks(state, PARAMS, softness=softness)
+        fast = image.upright_masks(state[..., :2], PARAMS, softness=softness)
+        np.testing.assert_allclose(fast, general, atol=1e-5)

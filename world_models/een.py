@@ -53,7 +53,7 @@ class EENConfig:
 
 
 class Encoder(nn.Module):
-    """Conv 7x7/2, 5x5/2, 5x5/2 with ReLU: (H, W, C) -> (H/8, W/8, features)."""
+    """Conv 7x7/2, 5x5/2, 5x5/2 with ELU: (H, W, C) -> (H/8, W/8, features)."""
 
     features: int
 
@@ -65,7 +65,10 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Transposed conv 5x5/2, 5x5/2 (ReLU), 7x7/2: (H/8, W/8, F) -> (H, W, channels)."""
+    """Transposed conv 5x5/2, 5x5/2 (ELU), 7x7/2: (H/8, W/8, F) -> (H, W, channels).
+
+    The last layer starts at zero (see the comment there), so ``x + Decoder(...)`` starts at x.
+    """
 
     features: int
     channels: int
@@ -76,7 +79,11 @@ class Decoder(nn.Module):
             hidden = ACTIVATION(
                 nn.ConvTranspose(self.features, (5, 5), (2, 2), name=f"deconv{i}")(hidden)
             )
-        return nn.ConvTranspose(self.channels, (7, 7), (2, 2), name="deconv2")(hidden)
+        # zero init: the predictor starts as "copy the input", the best guess for the ~96% of
+        # pixels a poke leaves unchanged, so training only has to learn where things move
+        return nn.ConvTranspose(
+            self.channels, (7, 7), (2, 2), kernel_init=nn.initializers.zeros, name="deconv2"
+        )(hidden)
 
 
 class Predictor(nn.Module):

@@ -13,29 +13,25 @@ shard holds equal numbers of falling and standing towers for each block count: a
 label draws towers whose analytic statics (``physics.stability_margins``) predict that label and
 keeps the first whose simulated label agrees, so few simulations are wasted.
 
-Shards are compressed ``.npz`` files written atomically by worker processes (spawn-safe); the
-JSON manifest records the config, count, seed and params. Shard ``i`` depends only on
-``(seed, i)``, so a dataset is deterministic for a seed whatever the number of workers, and a
-rerun skips shards already complete.
+Shards are written by :mod:`envs.shards` (compressed ``.npz`` built in spawned worker processes,
+written atomically, a JSON manifest with the config and each shard's count and checksum).
+Shard ``i`` depends only on ``(seed, i)``, so a dataset is deterministic for a seed whatever the
+number of workers, and a rerun keeps the shards already complete. This module imports neither
+JAX nor ``experiments.io``, so the workers start quickly.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io as io_module
-import multiprocessing
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from envs.towers import image, physics
+from envs import shards
+from envs.towers import image, physics, task
 from envs.towers.params import BLOCK_COLOURS, Params
 
-# experiments.io (atomic writes, JSON) pulls in flax and jax; it is imported inside the functions
-# that run in the parent process, so spawned workers start in a fraction of a second.
-
-MANIFEST = "manifest.json"
 ARRAY_NAMES = (
     "image",
     "final_image",
@@ -50,8 +46,11 @@ ARRAY_NAMES = (
 )
 
 
-class DatasetError(ValueError):
-    """A shard or manifest is missing, truncated, corrupt, or from another config."""
+KIND = "towers"
+FINGERPRINT_IGNORE = ("workers",)
+"""Config fields that do not change the data."""
+DatasetError = shards.ShardError
+"""A shard or manifest is missing, truncated, corrupt, or from another config."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +74,20 @@ class DatasetConfig:
     max_offset: float = 1.0
     """Upper offsets are uniform in ``+-spread``, ``spread ~ U(0.05, max_offset)`` [widths];
     1 covers the env's whole action box, so a planner never leaves the training distribution."""
+    sampler: str = "random"
+    """``"random"``: offsets as in Lerer et al. (:func:`sample_offsets`). ``"overhang"``: the
+    towers an overhang planner asks about: a share ``1 - overhang_share`` random, the others the
+    lowest ``n`` levels of a ``params.n_blocks`` harmonic stack scaled by ``U(overhang_scale)``
+    plus Gaussian noise of ``overhang_noise`` [block widths], so most lie near the boundary."""
+    overhang_share: float = 0.75
+    """Share of near-harmonic towers among ``"overhang"`` towers."""
+    overhang_scale: tuple[float, float] = (0.7, 1.15)
+    """Range of the harmonic-stack scale of ``"overhang"`` towers (1 = at the limit)."""
+    overhang_noise: float = 0.05
+    """Standard deviation of the noise on each ``"overhang"`` offset [block widths]."""
+    softness: float = 0.0
+    """Edge width of the initial images' blocks [block widths] (``image.render_state``); 0
+    draws hard pixels, > 0 sigmoid edges whose grey levels carry sub-pixel positions."""
     workers: int = 2
     """Worker processes; 1 generates in this process."""
     params: Params = Params()
@@ -85,6 +98,8 @@ class DatasetConfig:
             raise ValueError("n_towers and shard_size must be >= 1")
         if not self.block_counts or max(self.block_counts) > self.max_blocks:
             raise ValueError(f"block_counts {self.block_counts} must be in [1, {self.max_blocks}]")
+        if self.sampler not in ("random", "overhang"):
+            raise ValueError(f"sampler must be 'random' or 'overhang', got {self.sampler!r}")
         if self.max_blocks > len(BLOCK_COLOURS):
             raise ValueError(f"max_blocks must be <= {len(BLOCK_COLOURS)} (one colour each)")
 
@@ -101,6 +116,12 @@ def sample_offsets(
     spread = rng.uniform(0.05, config.max_offset, size=(shape[0], 1))
     offsets = rng.uniform(-1.0, 1.0, size=shape) * spread
     offsets[:, 0] = rng.uniform(*config.first_offset_range, size=shape[0])
+    if config.sampler == "overhang":
+        near = rng.random(shape[0]) < config.overhang_share
+        harmonic = task.harmonic_offsets(max(config.params.n_blocks, shape[1]))[: shape[1]]
+        scale = rng.uniform(*config.overhang_scale, size=(shape[0], 1))
+        noisy = harmonic * scale + config.overhang_noise * rng.standard_normal(shape)
+        offsets[near] = noisy[near]
     return offsets
 
 
@@ -164,114 +185,44 @@ def make_shard(config: DatasetConfig, index: int) -> dict[str, np.ndarray]:
         n = config.block_counts[i % heights]
         fall = (i // heights) % 2 == 1
         tower = draw_tower(rng, n, fall, config)
-        colours = rng.permutation(k)[:n]
-        masks = image.block_masks(tower["final"][:, :3], p) > 0
-        out["image"][i] = image.render_state(tower["initial"], p, colours=colours)
-        out["final_image"][i] = image.paint(masks, p, colours=colours)
-        out["masks"][i, colours] = masks
-        out["colours"][i, :n] = colours
+        out["colours"][i, :n] = rng.permutation(k)[:n]
         out["n_blocks"][i], out["fell"][i] = n, tower["fell"]
         for name in ("offsets", "initial", "final", "displacement"):
             out[name][i, :n] = tower[name]
+    # Images are drawn afterwards, all towers of a height in one vectorised call.
+    for n in sorted(set(config.block_counts)):
+        rows = np.flatnonzero(out["n_blocks"] == n)
+        colours = out["colours"][rows, :n]
+        out["image"][rows] = image.render_state(
+            out["initial"][rows, :n], p, colours=colours, softness=config.softness
+        )
+        masks = image.block_masks(out["final"][rows, :n, :3], p) > 0
+        out["final_image"][rows] = image.paint(masks, p, colours=colours)
+        out["masks"][rows[:, None], colours] = masks
     return out
 
 
 def shard_path(directory: Path, index: int) -> Path:
     """File of shard ``index``."""
-    return Path(directory) / f"shard-{index:05d}.npz"
-
-
-def _shard_task(task: tuple[DatasetConfig, int]) -> tuple[int, bytes]:
-    """Makes and compresses one shard in a worker (the format of ``io.write_npz``).
-
-    Compressing is as costly as simulating, so it happens here, in parallel, and only the
-    ~70 kB of compressed bytes travel back to the parent, which writes them atomically.
-    """
-    config, index = task
-    buffer = io_module.BytesIO()
-    np.savez_compressed(buffer, **make_shard(config, index))
-    return index, buffer.getvalue()
-
-
-def _manifest(config: DatasetConfig) -> dict[str, Any]:
-    from experiments import io
-
-    return {
-        "count": config.n_towers,
-        "seed": config.seed,
-        "n_shards": config.n_shards,
-        "params": io.to_jsonable(config.params),
-        "fingerprint": io.config_fingerprint(config, ignore=("workers",)),
-        "config": io.to_jsonable(config),
-    }
-
-
-def read_shard(path: Path, expected_count: int | None = None) -> dict[str, np.ndarray]:
-    """Loads one shard; raises :class:`DatasetError` if it is truncated, corrupt or incomplete."""
-    from experiments import io
-
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"shard {path} is missing; rerun generate() to create it")
-    try:
-        arrays = io.read_npz(path)
-    except OSError as e:
-        raise DatasetError(
-            f"shard {path} is truncated or corrupt ({e}); delete it and rerun generate()"
-        ) from e
-    missing = [name for name in ARRAY_NAMES if name not in arrays]
-    counts = {len(arrays[name]) for name in ARRAY_NAMES if name in arrays}
-    if missing or len(counts) != 1 or (expected_count is not None and counts != {expected_count}):
-        raise DatasetError(
-            f"shard {path} is incomplete: missing arrays {missing}, lengths {sorted(counts)}, "
-            f"expected {expected_count} towers; delete it and rerun generate()"
-        )
-    return arrays
-
-
-def _shard_complete(config: DatasetConfig, directory: Path, index: int) -> bool:
-    expected = min(config.shard_size, config.n_towers - index * config.shard_size)
-    try:
-        read_shard(shard_path(directory, index), expected)
-    except DatasetError:
-        return False
-    return True
+    return Path(directory) / shards.shard_name(index)
 
 
 def generate(config: DatasetConfig, directory: str | Path, log: Any = print) -> Path:
     """Writes the dataset's shards and manifest into ``directory``; returns the manifest path.
 
-    Complete shards already there (from an interrupted run with the same config) are skipped;
-    incomplete or corrupt ones are regenerated. A manifest from another config is an error.
+    Complete shards already there (from an interrupted run with the same config) are kept;
+    missing, truncated or corrupt ones are regenerated. A folder of another config is an error.
     """
-    from experiments import io
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    manifest = _manifest(config)
-    path = directory / MANIFEST
-    if path.exists():
-        old = io.read_json(path)
-        if old.get("fingerprint") != manifest["fingerprint"]:
-            raise DatasetError(
-                f"{directory} holds a dataset made with another config (fingerprint "
-                f"{old.get('fingerprint')} != {manifest['fingerprint']}); use another directory"
-            )
-    io.write_json(path, {**manifest, "complete": False})
-    todo = [i for i in range(config.n_shards) if not _shard_complete(config, directory, i)]
-    if log and len(todo) < config.n_shards:
-        log(f"{config.n_shards - len(todo)} of {config.n_shards} shards already complete")
-    tasks = [(config, i) for i in todo]
-    if config.workers > 1 and len(tasks) > 1:
-        with multiprocessing.get_context("spawn").Pool(min(config.workers, len(tasks))) as pool:
-            for index, data in pool.imap_unordered(_shard_task, tasks):
-                io.atomic_write_bytes(shard_path(directory, index), data)
-    else:
-        for task in tasks:
-            index, data = _shard_task(task)
-            io.atomic_write_bytes(shard_path(directory, index), data)
-    io.write_json(path, {**manifest, "complete": True})
-    return path
+    return shards.write_shards(
+        directory,
+        make_shard,
+        config,
+        config.n_shards,
+        kind=KIND,
+        num_workers=config.workers,
+        fingerprint_ignore=FINGERPRINT_IGNORE,
+        log=log,
+    )
 
 
 def load_dataset(
@@ -282,20 +233,10 @@ def load_dataset(
     Raises:
         DatasetError: no manifest, an unfinished dataset, or a missing/truncated/corrupt shard.
     """
-    from experiments import io
-
-    directory = Path(directory)
-    if not (directory / MANIFEST).exists():
-        raise DatasetError(f"{directory} has no {MANIFEST}; generate() the dataset first")
-    manifest = io.read_json(directory / MANIFEST)
-    if not manifest.get("complete"):
-        raise DatasetError(f"dataset in {directory} is unfinished; rerun generate() to complete it")
-    shard_size, count = manifest["config"]["shard_size"], manifest["count"]
-    shards = [
-        read_shard(shard_path(directory, i), min(shard_size, count - i * shard_size))
-        for i in range(manifest["n_shards"])
-    ]
-    data = {name: np.concatenate([s[name] for s in shards]) for name in ARRAY_NAMES}
+    data = shards.read_shards(directory, kind=KIND)
+    missing = [name for name in ARRAY_NAMES if name not in data]
+    if missing:
+        raise DatasetError(f"{directory} is not a towers dataset: arrays {missing} are missing")
     if block_counts is not None:
         keep = np.isin(data["n_blocks"], block_counts)
         data = {name: array[keep] for name, array in data.items()}

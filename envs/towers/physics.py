@@ -121,18 +121,20 @@ def stacked_state(offsets: np.ndarray, params: Params) -> np.ndarray:
     """Blocks at rest, one per level, from placement offsets.
 
     Args:
-        offsets: (k,) offsets [block widths]; ``offsets[0]`` is relative to the block lying flush
-            with the table edge (centre at ``x = -size / 2``), ``offsets[i]`` to block ``i - 1``.
+        offsets: (..., k) offsets [block widths]; ``offsets[..., 0]`` is relative to the block
+            lying flush with the table edge (centre at ``x = -size / 2``), ``offsets[..., i]`` to
+            block ``i - 1``. Leading axes batch several towers.
         params: world constants.
 
     Returns:
-        (k, 6) state with ``y_i = (i + 1/2) size``, zero angle and velocity.
+        (..., k, 6) state with ``y_i = (i + 1/2) size``, zero angle and velocity.
     """
-    offsets = np.asarray(offsets, dtype=np.float64).reshape(-1)
-    size = params.block_size
-    state = np.zeros((offsets.size, STATE_DIM))
-    state[:, 0] = -0.5 * size + size * np.cumsum(offsets)
-    state[:, 1] = (np.arange(offsets.size) + 0.5) * size
+    offsets = np.asarray(offsets, dtype=np.float64)
+    offsets = offsets.reshape(-1) if offsets.ndim == 0 else offsets
+    size, k = params.block_size, offsets.shape[-1]
+    state = np.zeros((*offsets.shape, STATE_DIM))
+    state[..., 0] = -0.5 * size + size * np.cumsum(offsets, axis=-1)
+    state[..., 1] = (np.arange(k) + 0.5) * size
     return state
 
 

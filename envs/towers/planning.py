@@ -45,12 +45,15 @@ class CEMConfig:
     min_checked_blocks: int = 2
     """Partial towers with fewer blocks are not judged: PhysNet never saw a single block (it
     calls every lone block falling), so checking it would make every plan infeasible."""
-    robust_samples: int = 4
-    """Perturbed copies of each plan that must also be predicted to stand (0: the plan alone).
-    A learned model has holes that a search finds; asking for a neighbourhood that stands
-    closes the narrow ones and covers execution error (blocks settle slightly off plan)."""
-    robust_std: float = 0.1
-    """Standard deviation of those perturbations [block widths]."""
+    margin: float = 0.05
+    """Safety margin [block widths]: a plan is judged by the towers it gives when each level in
+    turn, with every block above it, is pushed ``margin`` further out (``offsets[i] += margin``).
+    If all of those stand, every centre of mass has at least ``margin`` of support to spare,
+    which closes the narrow holes a search finds in a learned model and covers execution error
+    (blocks settle slightly off plan). 0 judges the plan itself."""
+    softness: float = 0.0
+    """Edge width of the judged images [block widths]; must match the fall model's training
+    images (``DatasetConfig.softness``)."""
     infeasible_penalty: float = 10.0
     """Score of an infeasible plan: overhang - penalty * (largest fall probability - threshold)."""
 
@@ -65,14 +68,60 @@ def prefix_images(offsets: np.ndarray, params: Params) -> np.ndarray:
     Returns:
         (M, n, S, S, 3) uint8, ``[:, k]`` showing the lowest ``k + 1`` blocks at rest.
     """
-    m, n = offsets.shape
-    out = np.zeros((m, n, params.image_size, params.image_size, 3), np.uint8)
-    for i in range(m):
-        state = physics.stacked_state(offsets[i], params)
-        masks = image.block_masks(state[:, :3], params) > 0
-        for k in range(n):
-            out[i, k] = image.paint(masks[: k + 1], params)
-    return out
+    n = offsets.shape[1]
+    visible = np.broadcast_to(np.tri(n, dtype=bool), (offsets.shape[0], n, n))
+    return _tower_images(np.repeat(offsets[:, None], n, axis=1), params, visible=visible)
+
+
+def _tower_images(
+    offsets: np.ndarray, params: Params, softness: float = 0.0, visible: np.ndarray | None = None
+) -> np.ndarray:
+    """(..., S, S, 3) uint8 images of the resting stacks built from ``offsets`` (..., k).
+
+    ``visible`` (..., k) bool hides the blocks where it is False.
+    """
+    centres = physics.stacked_state(offsets, params)[..., :2]
+    masks = image.upright_masks(centres, params, softness=softness)
+    if visible is not None:
+        masks = masks * visible[..., None, None]
+    if softness <= 0:
+        return image.paint(masks > 0, params)
+    return np.round(255.0 * image.compose(masks, params)).astype(np.uint8)
+
+
+def judged_layout(n: int, min_checked_blocks: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which towers judge a plan of ``n`` blocks (see :func:`judged_images`).
+
+    Returns:
+        ``pushes`` (J, n) float: 1 at the level pushed out by the margin (none without one);
+        ``visible`` (J, n) bool: the blocks of each partial tower.
+    """
+    pushes, visible = [], []
+    for k in range(min_checked_blocks - 1, n):
+        for i in range(k + 1) if margin > 0 else [None]:
+            pushes.append(np.arange(n) == i)
+            visible.append(np.arange(n) <= k)
+    return np.array(pushes, np.float64).reshape(-1, n), np.array(visible, bool).reshape(-1, n)
+
+
+def judged_images(offsets: np.ndarray, params: Params, config: CEMConfig) -> np.ndarray:
+    """The towers a plan is judged by: each partial tower, pushed out level by level.
+
+    Args:
+        offsets: (M, n) plans [block widths].
+        params: world constants.
+        config: ``min_checked_blocks`` (smaller partial towers are not judged), ``margin`` and
+            ``softness``.
+
+    Returns:
+        (M, J, S, S, 3) uint8. With ``margin > 0``, for each partial tower of ``k + 1`` blocks
+        and each level ``i <= k``, the tower with ``offsets[i] += margin``; else the partial
+        towers themselves.
+    """
+    pushes, visible = judged_layout(offsets.shape[1], config.min_checked_blocks, config.margin)
+    shifted = offsets[:, None] + config.margin * pushes
+    visible = np.broadcast_to(visible, shifted.shape)
+    return _tower_images(shifted, params, config.softness, visible)
 
 
 def plan_overhangs(offsets: np.ndarray, params: Params) -> np.ndarray:
@@ -81,22 +130,11 @@ def plan_overhangs(offsets: np.ndarray, params: Params) -> np.ndarray:
 
 
 def score_plans(
-    offsets: np.ndarray,
-    fall_probs: FallProbs,
-    params: Params,
-    config: CEMConfig,
-    rng: np.random.Generator | None = None,
+    offsets: np.ndarray, fall_probs: FallProbs, params: Params, config: CEMConfig
 ) -> np.ndarray:
-    """Planned overhang (M,), penalised when some partial tower is predicted to fall.
-
-    With ``rng`` and ``config.robust_samples > 0``, perturbed copies of each plan are judged too.
-    """
-    m, n = offsets.shape
-    copies = offsets[:, None]
-    if rng is not None and config.robust_samples > 0:
-        noise = config.robust_std * rng.standard_normal((m, config.robust_samples, n))
-        copies = np.concatenate([copies, offsets[:, None] + noise], axis=1)
-    images = prefix_images(copies.reshape(-1, n), params)[:, config.min_checked_blocks - 1 :]
+    """Planned overhang (M,), penalised when a judged tower (:func:`judged_images`) may fall."""
+    m = offsets.shape[0]
+    images = judged_images(offsets, params, config)
     probs = np.asarray(fall_probs(images.reshape(-1, *images.shape[2:]))).reshape(m, -1)
     excess = np.maximum(probs.max(axis=1) - config.fall_threshold, 0.0)
     return plan_overhangs(offsets, params) - config.infeasible_penalty * excess
@@ -128,7 +166,7 @@ def cem_plan(
     for _ in range(config.iterations):
         candidates = np.clip(mean + std * rng.standard_normal((config.samples, n)), low, high)
         candidates[0] = best  # keep the incumbent, so the result never gets worse
-        scores = score_plans(candidates, fall_probs, params, config, rng)
+        scores = score_plans(candidates, fall_probs, params, config)
         order = np.argsort(-scores)
         elite = candidates[order[: config.elites]]
         if scores[order[0]] > best_score:
