@@ -10,6 +10,10 @@ measured numbers:
     paper (spaceship): RANDOM -62.7 (0 steps); A2C -19.2, 0.01 s/action, 3.8M steps;
     GBP 11.1, 0.19 s/action, 800K steps; DISTGBP 12.2, 0.01 s/action, 800K steps.
 
+Every planner optimises the model's reward minus a smooth planet barrier (:mod:`planners.shaping`:
+a crash is an indicator with no gradient, so without it GBP flies into the planet as often as not);
+``--barrier.weight 0`` plans on the reward alone. Returns are always the env's reward.
+
 Time per action is measured for ONE env (the latency of an agent acting alone), compiled, on this
 machine's default JAX device.
 """
@@ -30,7 +34,7 @@ from envs.jax_env import make_jax_env
 from experiments import io
 from experiments.spaceship_report import PAPER_A2C_STEPS, PAPER_MODEL_STEPS, Row, write_results
 from planners import cem as cem_lib
-from planners import checkpoints, oracle
+from planners import checkpoints, oracle, shaping
 from planners import distill as distill_lib
 from planners import gbp as gbp_lib
 from planners import relax as relax_lib
@@ -90,6 +94,10 @@ class Config:
         learning_rate=1e-3, batch_size=128, max_epochs=40, patience=5
     )
     """Training of the distilled policy."""
+    barrier: shaping.BarrierConfig = shaping.BarrierConfig()
+    """Planet barrier added to every planner's objective (GBP, DISTGBP's teacher, CEM, GBP through
+    the true dynamics; never to the returns reported); ``--barrier.weight 0`` plans on the reward
+    alone."""
     a2c: a2c_lib.A2CConfig = a2c_lib.A2CConfig(num_envs=16, log_every_steps=50_000)
     """A2C baseline (its total_steps is replaced by the budget)."""
     results_root: str = "results/spaceship"
@@ -129,6 +137,23 @@ def seconds_per_action(policy, init_carry, env, repeats: int, key: jax.Array) ->
     return (time.perf_counter() - start) / repeats
 
 
+def barrier_note(barrier: shaping.BarrierConfig) -> str:
+    """One line for the table saying what the planners optimised."""
+    if not barrier.enabled:
+        return "Planners (GBP, DISTGBP's teacher, CEM) optimise the model's reward alone."
+    return (
+        "Planners (GBP, DISTGBP's teacher, CEM) optimise the model's reward minus a planet "
+        f"barrier ({barrier.weight:g} reward/m inside {barrier.margin:g} m of the surface, "
+        f"softness {barrier.scale:g} m; planners.shaping); returns are the env's reward. "
+        "--barrier.weight 0 turns it off."
+    )
+
+
+def planner_step(config: Config, model: dynamics_lib.DynamicsModel):
+    """The learned model as the planners see it: ``model.step`` with the planet barrier."""
+    return shaping.shaped(model.step, config.barrier, "obs")
+
+
 def train_model(config: Config, env, relax, key: jax.Array, log) -> tuple:
     """Collects the model budget (random, then GBP refreshes) and trains: (model, params, data)."""
     model = dynamics_lib.DynamicsModel(
@@ -148,8 +173,9 @@ def train_model(config: Config, env, relax, key: jax.Array, log) -> tuple:
         ).data
     ]
     params = model.fit(parts[0], config.model_trainer, keys[1], log=None).params
+    step = planner_step(config, model)
     for round_index in range(config.refresh_rounds if refresh >= config.n_envs else 0):
-        policy = gbp_lib.make_policy(config.gbp, relax, model.step, params)
+        policy = gbp_lib.make_policy(config.gbp, relax, step, params)
         k = keys[round_index + 2]
         new = data_lib.collect(
             env, policy, gbp_lib.init_plan(config.gbp, relax), relax, refresh, k, config.n_envs
@@ -217,7 +243,8 @@ def run_a2c(run: _Run, run_dir: Path) -> tuple[Row, list, a2c_lib.A2CConfig]:
 def run_model_based(run: _Run, model, params, budget: int, n: int | None = None) -> tuple:
     """GBP and DISTGBP through a model trained on ``budget`` env steps: (rows, distill result)."""
     config, relax = run.config, run.relax
-    gbp_policy = gbp_lib.make_policy(config.gbp, relax, model.step, params)
+    step = planner_step(config, model)
+    gbp_policy = gbp_lib.make_policy(config.gbp, relax, step, params)
     gbp_row = run.row("GBP", gbp_policy, gbp_lib.init_plan(config.gbp, relax), budget, n)
     result = distill_lib.distill(
         config.distill,
@@ -225,7 +252,7 @@ def run_model_based(run: _Run, model, params, budget: int, n: int | None = None)
         run.env,
         relax,
         config.gbp,
-        model.step,
+        step,
         params,
         run.key(),
         log=_quiet,
@@ -261,13 +288,13 @@ def main(config: Config) -> Path:
     for row in model_rows:
         curve[row.name].append((row.env_steps, row.result.mean))
 
-    cem_policy = cem_lib.make_policy(config.cem, relax, model.step, params)
+    cem_policy = cem_lib.make_policy(config.cem, relax, planner_step(config, model), params)
     cem_plan0 = np.zeros((config.cem.horizon, relax.param_dim), np.float32)
     rows.append(run.row("CEM", cem_policy, cem_plan0, len(data.obs)))
     true_policy = gbp_lib.make_policy(
         config.gbp_true,
         relax,
-        oracle.model_step,
+        shaping.shaped(oracle.model_step, config.barrier, "env_state"),
         run.env.params,
         use_env_state=True,
         done_fn=oracle.done_fn,
@@ -282,13 +309,16 @@ def main(config: Config) -> Path:
         dynamics_config=config.dynamics,
         gbp_config=config.gbp,
         oracle_config=config.gbp_true,
+        barrier=config.barrier,
         distill_hidden=config.distill.hidden_sizes,
         model_params=params,
         student_params=student.params,
         a2c_config=a2c_config,
     )
     budgets = (config.a2c_budget, config.model_budget)
-    write_results(run_dir, config.full, budgets, rows, curve, student.history)
+    write_results(
+        run_dir, config.full, budgets, rows, curve, student.history, (barrier_note(config.barrier),)
+    )
     return run_dir
 
 

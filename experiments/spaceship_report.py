@@ -111,10 +111,21 @@ def plot_curve(curve: dict[str, list[tuple[float, float]]], path: Path) -> None:
 
 
 def write_results(
-    run_dir: Path, full: bool, budgets: tuple[int, int], rows: list[Row], curve, history: Any
+    run_dir: Path,
+    full: bool,
+    budgets: tuple[int, int],
+    rows: list[Row],
+    curve,
+    history: Any,
+    notes: tuple[str, ...] = (),
 ) -> None:
-    """Writes table.md, metrics.json and curve.png, and prints the table and the claims."""
+    """Writes table.md, metrics.json and curve.png, and prints the table and the claims.
+
+    ``notes`` are printed under the table (how the rows were made, e.g. the planners' barrier).
+    """
     table = table_markdown(rows, full, *budgets)
+    if notes:
+        table += "\n\n" + "\n".join(f"- {note}" for note in notes)
     checked = claims(rows)
     text = (
         table

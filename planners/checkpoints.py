@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import io
-from planners import distill, gbp, oracle
+from planners import distill, gbp, oracle, shaping
 from planners import relax as relax_lib
 from world_models import dynamics
 from world_models.data import Transitions
@@ -45,14 +45,19 @@ def save_artifacts(
     model_params: Any,
     student_params: Any,
     a2c_config: Any = None,
+    barrier: shaping.BarrierConfig | None = None,
 ) -> None:
-    """Writes the settings and the two checkpoints into ``run_dir``."""
+    """Writes the settings and the two checkpoints into ``run_dir``.
+
+    ``barrier`` is the planet barrier the planners used (:mod:`planners.shaping`); None = off.
+    """
     settings = {
         "action_mode": action_mode,
         "obs_dim": obs_dim,
         "dynamics": dataclasses.asdict(dynamics_config),
         "gbp": dataclasses.asdict(gbp_config),
         "gbp_true": dataclasses.asdict(oracle_config),
+        "barrier": dataclasses.asdict(barrier or shaping.BarrierConfig(weight=0.0)),
         "distill_hidden": list(distill_hidden),
         "a2c": None if a2c_config is None else dataclasses.asdict(a2c_config),
     }
@@ -125,6 +130,8 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
     settings = io.read_json(run_dir / SETTINGS)
     relax = relax_lib.for_action_mode(settings["action_mode"])
     expect = {"fingerprint": io.config_fingerprint(settings)}
+    # Folders written before the barrier existed planned without one.
+    barrier = shaping.BarrierConfig(**settings.get("barrier", {"weight": 0.0}))
     if name == "a2c":
         return _load_a2c(run_dir, settings)
     if name == "gbp-true":
@@ -132,8 +139,9 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
 
         config = gbp.GBPConfig(**settings["gbp_true"])
         env_params = SpaceshipParams(action_mode=settings["action_mode"])
+        step = shaping.shaped(oracle.model_step, barrier, "env_state")
         policy = gbp.make_policy(
-            config, relax, oracle.model_step, env_params, use_env_state=True, done_fn=oracle.done_fn
+            config, relax, step, env_params, use_env_state=True, done_fn=oracle.done_fn
         )
         return HostPolicy(policy, gbp.init_plan(config, relax), seed)
     if name == "gbp":
@@ -141,7 +149,7 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
         target = model.init(jax.random.key(0), _dummy_data(settings["obs_dim"], relax.action_dim))
         params, _ = io.load_checkpoint(run_dir / MODEL, target, {"kind": "dynamics", **expect})
         config = gbp.GBPConfig(**settings["gbp"])
-        policy = gbp.make_policy(config, relax, model.step, params)
+        policy = gbp.make_policy(config, relax, shaping.shaped(model.step, barrier, "obs"), params)
         return HostPolicy(policy, gbp.init_plan(config, relax), seed)
     student = distill.DistilledPolicy(relax, settings["obs_dim"], tuple(settings["distill_hidden"]))
     target = student.init(jax.random.key(0), np.zeros((2, settings["obs_dim"]), np.float32))

@@ -35,9 +35,9 @@ class DistillConfig:
 
     hidden_sizes: tuple[int, ...] = (128, 128)
     """Hidden widths of the policy MLP."""
-    expert_steps: int = 8_000
+    expert_steps: int = 16_000
     """Env steps of GBP rollouts whose states and actions form the first training set."""
-    dagger_rounds: int = 1
+    dagger_rounds: int = 3
     """Rounds of: run the distilled policy, label its states with GBP, retrain (0 = off)."""
     dagger_steps: int = 4_000
     """Env steps of the distilled policy per DAgger round."""

@@ -53,6 +53,8 @@ def test_main_writes_table_with_every_row(run_dir):
     for name in ROWS:
         assert f"| {name} |" in table
     assert "SMALLER budgets than the paper" in table
+    assert "planet barrier (5 reward/m" in table
+    assert io.read_json(run_dir / "planners.json")["barrier"]["weight"] == 5.0
     for claim in ("beats A2C", "matches GBP", "10x faster"):
         line = next(x for x in table.splitlines() if claim in x)
         assert "held" in line
