@@ -110,12 +110,21 @@ def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
-    """Atomically writes compressed arrays (``np.savez_compressed``, no pickled objects)."""
+def write_npz(path: str | os.PathLike, *, compress: bool = True, **arrays: np.ndarray) -> Path:
+    """Atomically writes arrays as an ``.npz`` (no pickled objects).
+
+    Args:
+        path: destination file.
+        compress: deflate the arrays (``np.savez_compressed``); False stores them as they are
+            (``np.savez``): larger files, but much faster to write and read for data that does
+            not compress (e.g. float images with noise). ``compress`` cannot name an array.
+        **arrays: the arrays, by name.
+    """
     import io
 
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    save = np.savez_compressed if compress else np.savez
+    save(buf, **{k: np.asarray(v) for k, v in arrays.items()})
     return atomic_write_bytes(path, buf.getvalue())
 
 

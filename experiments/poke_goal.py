@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from envs.poke import dataset, task
 from envs.poke.env import PokeEnv
 from envs.poke.params import PokeParams
+from planners import ascent
 from world_models import een
 from world_models.trainer import TrainerConfig, fit
 
@@ -42,14 +41,6 @@ class GoalConfig:
     """Adam step size of the planner [m or rad per step]."""
     seed: int = 0
     """Seed of the model initialisation, the episodes and the random policies."""
-
-
-class PlanCarry(NamedTuple):
-    """Carry of the planner's gradient-descent scan."""
-
-    pokes: jax.Array
-    """(restarts, 2) angle [rad] and length [m] of each candidate poke."""
-    opt_state: optax.OptState
 
 
 def forward_data_config(num_examples: int, seed: int, params: PokeParams):
@@ -93,7 +84,8 @@ def plan_poke(
     """GBP on the poke: gradient ascent of ``task.reward`` through the forward model.
 
     The decision variables are the angle and length of a poke aimed at object 0
-    (:func:`aimed_poke`); ``restarts`` random ones are refined in parallel by Adam.
+    (:func:`aimed_poke`); ``restarts`` random ones are refined in parallel by Adam
+    (:func:`planners.ascent.maximise`), and the one with the best predicted reward is kept.
 
     Args:
         forward_params: :class:`world_models.een.PokeForwardModel` parameters.
@@ -113,20 +105,12 @@ def plan_poke(
     lengths = jax.random.uniform(length_key, (restarts,), maxval=params.max_poke_length)
     variables = jnp.stack([angles, lengths], axis=-1)
 
-    def objective(variable: jax.Array) -> jax.Array:
+    def predicted_reward(variable: jax.Array, _: jax.Array) -> jax.Array:
         poke = aimed_poke(objects, variable[0], variable[1], params)
-        return -task.reward(een.predict_position(forward_params, objects, poke), goal)
+        return task.reward(een.predict_position(forward_params, objects, poke), goal)
 
-    optimizer = optax.adam(learning_rate)
-    grad = jax.vmap(jax.grad(objective))
-
-    def step(carry: PlanCarry, _) -> tuple[PlanCarry, None]:
-        updates, opt_state = optimizer.update(grad(carry.pokes), carry.opt_state)
-        return PlanCarry(carry.pokes + updates, opt_state), None
-
-    init = PlanCarry(variables, optimizer.init(variables))
-    carry, _ = jax.lax.scan(step, init, None, length=steps)
-    best = carry.pokes[jnp.argmin(jax.vmap(objective)(carry.pokes))]
+    config = ascent.AscentConfig(steps=steps, learning_rate=learning_rate)
+    best = ascent.maximise(predicted_reward, variables, key, config).x
     poke = aimed_poke(objects, best[0], best[1], params)
     return poke.at[2].set(jnp.arctan2(jnp.sin(poke[2]), jnp.cos(poke[2])))
 

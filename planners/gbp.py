@@ -15,7 +15,9 @@ or the env's ``State`` for planning through the true dynamics (:mod:`planners.or
 ``action_vector`` is the model action of :mod:`planners.relax`. ``model_params`` is an argument, not
 a closure, so that one compiled planner serves every retrained model.
 
-Everything is written for one state; :func:`make_planner` jits it once, and ``vmap`` batches it.
+The optimiser loop (K restarts, best kept by hard-action return) is the shared
+:func:`planners.ascent.maximise`. Everything is written for one state; :func:`make_planner` jits
+it once, and ``vmap`` batches it.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
+from planners import ascent as ascent_lib
 from planners import relax as relax_lib
 
 ModelStep = Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]]
@@ -80,6 +82,13 @@ class GBPConfig:
             if not ok:
                 raise ValueError(f"GBPConfig.{name}={getattr(self, name)!r} is out of range")
 
+    @property
+    def ascent(self) -> ascent_lib.AscentConfig:
+        """The optimiser settings of each restart (constant step size, last iterate kept)."""
+        return ascent_lib.AscentConfig(
+            steps=self.n_iterations, learning_rate=self.learning_rate, optimizer=self.optimizer
+        )
+
 
 class PlanResult(NamedTuple):
     """What a planner returns for one state."""
@@ -99,12 +108,6 @@ class _RolloutCarry(NamedTuple):
     alive: jax.Array
     weight: jax.Array
     total: jax.Array
-
-
-class _OptCarry(NamedTuple):
-    z: jax.Array
-    opt_state: Any
-    key: jax.Array
 
 
 def rollout_return(
@@ -184,28 +187,24 @@ def hard_return(
     return rollout_return(model_step, model_params, state, actions, discount, done_fn, unroll)
 
 
-def _optimizer(config: GBPConfig) -> optax.GradientTransformation:
-    if config.optimizer == "adam":
-        return optax.adam(config.learning_rate)
-    return optax.sgd(config.learning_rate)
-
-
-def optimise(
+def noisy_objective(
     config: GBPConfig,
     relax: relax_lib.Relaxation,
     model_step: ModelStep,
     model_params: Any,
     state: Any,
-    z0: jax.Array,
-    key: jax.Array,
     done_fn: DoneFn | None = None,
-) -> jax.Array:
-    """Runs ``config.n_iterations`` optimiser steps from ``z0`` (H, param_dim); returns the plan."""
-    opt = _optimizer(config)
+) -> ascent_lib.Objective:
+    """The ascent objective ``(z, key) -> ()``: :func:`plan_objective` with fresh logit noise.
+
+    ``key`` draws Gaussian noise of std ``config.noise_std`` on the discrete logits of ``z``
+    (H, param_dim), as in the paper's exploration of discrete actions.
+    """
     noise_mask = jnp.asarray(relax_lib.discrete_noise_mask(relax))
 
-    def loss(z: jax.Array, noise: jax.Array) -> jax.Array:
-        return -plan_objective(
+    def objective(z: jax.Array, key: jax.Array) -> jax.Array:
+        noise = config.noise_std * noise_mask * jax.random.normal(key, z.shape)
+        return plan_objective(
             z,
             noise,
             relax,
@@ -217,16 +216,7 @@ def optimise(
             config.unroll,
         )
 
-    def body(carry: _OptCarry, _: None) -> tuple[_OptCarry, None]:
-        key, noise_key = jax.random.split(carry.key)
-        noise = config.noise_std * noise_mask * jax.random.normal(noise_key, carry.z.shape)
-        grad = jax.grad(loss)(carry.z, noise)
-        grad = jnp.nan_to_num(grad)  # a diverging rollout must not poison the plan
-        updates, opt_state = opt.update(grad, carry.opt_state, carry.z)
-        return _OptCarry(optax.apply_updates(carry.z, updates), opt_state, key), None
-
-    init = _OptCarry(z0, opt.init(z0), key)
-    return jax.lax.scan(body, init, None, length=config.n_iterations)[0].z
+    return objective
 
 
 def plan(
@@ -261,19 +251,23 @@ def plan(
     starts = config.init_std * jax.random.normal(init_key, (config.n_restarts, *shape))
     if config.warm_start:
         starts = starts.at[0].set(init_plan)
-    keys = jax.random.split(opt_key, config.n_restarts)
-    run = functools.partial(
-        optimise, config, relax, model_step, model_params, state, done_fn=done_fn
+    result = ascent_lib.maximise(
+        noisy_objective(config, relax, model_step, model_params, state, done_fn),
+        starts,
+        opt_key,
+        config.ascent,
+        score=functools.partial(
+            hard_return,
+            relax=relax,
+            model_step=model_step,
+            model_params=model_params,
+            state=state,
+            discount=config.discount,
+            done_fn=done_fn,
+            unroll=config.unroll,
+        ),
     )
-    plans = jax.vmap(run)(starts, keys)
-    returns = jax.vmap(
-        lambda z: hard_return(
-            z, relax, model_step, model_params, state, config.discount, done_fn, config.unroll
-        )
-    )(plans)
-    returns = jnp.where(jnp.isfinite(returns), returns, -jnp.inf)
-    best = jnp.argmax(returns)
-    return PlanResult(plans[best], relax.hard(plans[best][0]), returns[best], returns)
+    return PlanResult(result.x, relax.hard(result.x[0]), result.score, result.scores)
 
 
 def init_plan(config: GBPConfig, relax: relax_lib.Relaxation) -> jax.Array:

@@ -1,12 +1,21 @@
 """The shared supervised trainer: fitting, early stopping, best params, resume, one compile."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import io
 from experiments.io import CheckpointError
-from world_models.trainer import TrainerConfig, evaluate, fit
+from world_models.trainer import (
+    TrainerConfig,
+    config_fingerprint,
+    evaluate,
+    fit,
+    make_optimizer,
+)
 
 TRUE_W = np.array([[1.5], [-2.0], [0.5]], np.float32)
 
@@ -149,3 +158,58 @@ def test_bad_input_errors():
     nan_data = {"x": data["x"], "y": np.full_like(data["y"], np.nan)}
     with pytest.raises(FloatingPointError, match="epoch 0"):
         fit(mse_loss, init_params(), nan_data, TrainerConfig(max_epochs=2), log=None)
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_lr_schedule_decays_the_update_size(kind):
+    # Adam's update under a constant gradient has the size of the step size itself, so the
+    # update sizes trace the schedule: lr at the start, final_lr_fraction * lr after the decay.
+    config = TrainerConfig(
+        learning_rate=0.1, max_epochs=4, lr_schedule=kind, final_lr_fraction=0.2, max_grad_norm=None
+    )
+    optimizer = make_optimizer(config, steps_per_epoch=5)
+    params = {"w": jnp.zeros(3)}
+    state = optimizer.init(params)
+    sizes = []
+    for _ in range(24):
+        updates, state = optimizer.update({"w": jnp.ones(3)}, state, params)
+        sizes.append(float(jnp.abs(updates["w"][0])))
+    sizes = np.array(sizes)
+    assert sizes[0] == pytest.approx(0.1, rel=1e-3)
+    assert np.all(np.diff(sizes[:20]) < 0)  # decays over max_epochs * steps_per_epoch updates
+    np.testing.assert_allclose(sizes[20:], 0.02, rtol=1e-3)  # then stays at the final size
+    quarter = 0.2 + 0.8 * (0.75 if kind == "linear" else 0.5 * (1 + np.cos(np.pi / 4)))
+    assert sizes[5] == pytest.approx(0.1 * quarter, rel=1e-3)
+
+
+def test_default_schedule_is_constant_and_keeps_old_fingerprints():
+    config = TrainerConfig()
+    assert config.lr_schedule == "constant"
+    old_fields = {
+        k: v
+        for k, v in dataclasses.asdict(config).items()
+        if k not in ("lr_schedule", "final_lr_fraction")
+    }
+    old = io.config_fingerprint(old_fields, ignore=("max_epochs", "patience", "scan"))
+    assert config_fingerprint(config) == old  # checkpoints of earlier runs still resume
+    # a decaying step size depends on the run length, so max_epochs must match on resume
+    cosine = TrainerConfig(lr_schedule="cosine")
+    assert config_fingerprint(cosine) != config_fingerprint(
+        dataclasses.replace(cosine, max_epochs=7)
+    )
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        make_optimizer(cosine)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainerConfig(lr_schedule="step")
+    with pytest.raises(ValueError, match="final_lr_fraction"):
+        TrainerConfig(final_lr_fraction=1.5)
+
+
+def test_fit_with_a_decaying_schedule_converges():
+    data = make_data(n=128)
+    config = TrainerConfig(
+        learning_rate=0.05, batch_size=16, max_epochs=6, patience=100, lr_schedule="cosine"
+    )
+    result = fit(mse_loss, init_params(), data, config, log=None)
+    losses = [h["train_loss"] for h in result.history]
+    assert len(losses) == 6 and losses[-1] < 0.5 * losses[0]

@@ -38,6 +38,32 @@ from world_models.epochs import (  # noqa: F401  (re-exported: the trainer's pub
 )
 
 CHECKPOINT_KIND = "trainer"
+SCHEDULES = ("constant", "linear", "cosine")
+"""Step-size schedules of :func:`decay_schedule`."""
+
+
+def decay_schedule(
+    kind: str, learning_rate: float, final_fraction: float, steps: int
+) -> float | optax.Schedule:
+    """A step size decaying over ``steps`` optimiser updates (the constant is returned as is).
+
+    Args:
+        kind: "constant", "linear" or "cosine" (half a cosine period, no restarts).
+        learning_rate: step size at update 0.
+        final_fraction: step size after ``steps`` updates, over ``learning_rate``.
+        steps: updates the decay lasts (at least 1 is used); later updates keep the final size.
+
+    Returns:
+        ``learning_rate`` for "constant", else an ``optax`` schedule ``count -> step size``.
+    """
+    if kind not in SCHEDULES:
+        raise ValueError(f"kind: expected one of {SCHEDULES}, got {kind!r}")
+    steps = max(int(steps), 1)
+    if kind == "linear":
+        return optax.linear_schedule(learning_rate, final_fraction * learning_rate, steps)
+    if kind == "cosine":
+        return optax.cosine_decay_schedule(learning_rate, steps, alpha=final_fraction)
+    return learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +89,12 @@ class TrainerConfig:
     scan: bool = True
     """Run each epoch as one jitted ``lax.scan``; False loops over one jitted step in Python,
     which XLA runs ~15x faster on the CPU for convolutional models (see :class:`EpochRunner`)."""
+    lr_schedule: str = "constant"
+    """Step-size schedule over ``max_epochs`` epochs of optimiser steps: "constant", "linear"
+    or "cosine" (Loshchilov & Hutter 2017, no restarts) decay from ``learning_rate`` to
+    ``final_lr_fraction * learning_rate``. Early stopping may end a run before the decay does."""
+    final_lr_fraction: float = 0.0
+    """Step size at the end of the decay over ``learning_rate`` (unused when "constant")."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -73,6 +105,8 @@ class TrainerConfig:
             "validation_fraction": 0.0 <= self.validation_fraction < 1.0,
             "weight_decay": self.weight_decay >= 0,
             "max_grad_norm": self.max_grad_norm is None or self.max_grad_norm > 0,
+            "lr_schedule": self.lr_schedule in SCHEDULES,
+            "final_lr_fraction": 0.0 <= self.final_lr_fraction <= 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -92,12 +126,34 @@ class FitResult(NamedTuple):
     """Validation loss of the returned params."""
 
 
-def make_optimizer(config: TrainerConfig) -> optax.GradientTransformation:
-    """Adam (or AdamW when ``weight_decay > 0``) after an optional global-norm clip."""
-    if config.weight_decay > 0:
-        opt = optax.adamw(config.learning_rate, weight_decay=config.weight_decay)
+def make_optimizer(
+    config: TrainerConfig, steps_per_epoch: int | None = None
+) -> optax.GradientTransformation:
+    """Adam (or AdamW when ``weight_decay > 0``) after an optional global-norm clip.
+
+    Args:
+        config: optimisation settings.
+        steps_per_epoch: optimiser updates per epoch; needed when ``config.lr_schedule`` decays
+            (over ``config.max_epochs * steps_per_epoch`` updates).
+    """
+    if config.lr_schedule == "constant":
+        rate = config.learning_rate
+    elif steps_per_epoch is None or steps_per_epoch < 1:
+        raise ValueError(
+            f"steps_per_epoch: expected an int >= 1 for lr_schedule={config.lr_schedule!r}, "
+            f"got {steps_per_epoch!r}"
+        )
     else:
-        opt = optax.adam(config.learning_rate)
+        rate = decay_schedule(
+            config.lr_schedule,
+            config.learning_rate,
+            config.final_lr_fraction,
+            config.max_epochs * steps_per_epoch,
+        )
+    if config.weight_decay > 0:
+        opt = optax.adamw(rate, weight_decay=config.weight_decay)
+    else:
+        opt = optax.adam(rate)
     if config.max_grad_norm is not None:
         opt = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt)
     return opt
@@ -123,8 +179,16 @@ def _checkpoint_meta(config: TrainerConfig, n_train: int, progress: _Progress) -
 
 
 def config_fingerprint(config: TrainerConfig) -> str:
-    """Hash of the settings a resumed run must share (run length, patience, loop may change)."""
-    return io.config_fingerprint(config, ignore=("max_epochs", "patience", "scan"))
+    """Hash of the settings a resumed run must share (run length, patience, loop may change).
+
+    A decaying step size depends on the run length, so ``max_epochs`` counts then; with the
+    constant one, the schedule fields are left out, so older checkpoints still resume.
+    """
+    if config.lr_schedule == "constant":
+        ignore = ("max_epochs", "patience", "scan", "lr_schedule", "final_lr_fraction")
+    else:
+        ignore = ("patience", "scan")
+    return io.config_fingerprint(config, ignore=ignore)
 
 
 def _restore(
@@ -149,6 +213,9 @@ def fit(
     log: Callable[[str], Any] | None = print,
 ) -> FitResult:
     """Trains ``params`` on ``data`` with minibatch Adam(W) and early stopping.
+
+    The step size follows ``config.lr_schedule`` over ``config.max_epochs`` epochs of
+    ``n_train // batch_size`` updates each.
 
     Args:
         loss_fn: ``(params, batch, key) -> (loss scalar, {name: scalar})``; ``batch`` has the
@@ -179,7 +246,7 @@ def fit(
     if val_data is not None:
         num_examples(val_data, "val_data")
     batch_size = min(config.batch_size, n_train)
-    optimizer = make_optimizer(config)
+    optimizer = make_optimizer(config, n_train // batch_size)  # shuffle()'s steps per epoch
     epoch_fn = EpochRunner(loss_fn, optimizer, batch_size, config.scan)
     evaluator = Evaluator(loss_fn, max(batch_size, 256), config.scan)
     data = jax.device_put(data)

@@ -7,10 +7,11 @@ network. Each restart ascends
     overhang(offsets) - penalty * sum_j relu(p_fall(tower_j) - threshold)
 
 with Adam, where ``tower_j`` are the towers :func:`planning.judged_images` judges (each partial
-tower, each level pushed out by ``margin``), rendered and judged as one batch. Restarts are
-batched with ``vmap``; the optimiser loop is a ``lax.scan``; :func:`make_grad_planner` jits
-the whole search once. The caller picks among the restarts' results with the hard-image score
-(``planning.score_plans``), so the plan executed is judged exactly like a CEM plan.
+tower, each level pushed out by ``margin``), rendered and judged as one batch. The ascent is
+:func:`planners.ascent.maximise` (restarts batched with ``vmap``, steps in a ``lax.scan``);
+:func:`make_grad_planner` jits the whole search once. The caller picks among the restarts'
+results with the hard-image score (``planning.score_plans``), so the plan executed is judged
+exactly like a CEM plan.
 
 The fall predictor is a callback ``fall_logit(net_params, image) -> ()`` on one float image
 (S, S, 3) in [0, 1], so this module needs no model code.
@@ -21,15 +22,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from envs.towers import image
 from envs.towers.params import Params
 from envs.towers.planning import judged_layout
+from planners import ascent
 
 FallLogit = Callable[[Any, jax.Array], jax.Array]
 """Maps (network params, image (S, S, 3) float in [0, 1]) to a () fall logit."""
@@ -57,19 +58,6 @@ class GradConfig:
     """Partial towers with fewer blocks are not judged (as in ``planning.CEMConfig``)."""
     initial_high: float = 0.25
     """Restarts start from offsets uniform in ``[0, initial_high]`` [block widths]."""
-
-
-class AscentCarry(NamedTuple):
-    """Carry of the optimiser scan (one restart)."""
-
-    offsets: jax.Array
-    """(n,) current plan [block widths]."""
-    opt_state: Any
-    """Adam state."""
-    best_offsets: jax.Array
-    """(n,) the iterate with the highest objective so far."""
-    best_value: jax.Array
-    """() its objective."""
 
 
 def soft_image(
@@ -105,35 +93,19 @@ def objective(
     return overhang - config.penalty * jnp.sum(excess)
 
 
-def ascend(
-    offsets: jax.Array,
-    net_params: Any,
-    bounds: tuple[jax.Array, jax.Array],
-    fall_logit: FallLogit,
-    params: Params,
-    config: GradConfig,
-) -> jax.Array:
-    """One restart: Adam from ``offsets`` (n,), clipped to ``bounds``; returns the best iterate.
+def ascent_config(config: GradConfig) -> ascent.AscentConfig:
+    """Adam whose step size decays linearly to a tenth, keeping the best iterate.
 
-    The step size decays linearly to a tenth, so the plan settles at the boundary the model
-    draws instead of oscillating across it; the best iterate (not the last) is kept.
+    The decay lets the plan settle at the boundary the model draws instead of oscillating
+    across it; the best iterate (not the last) is kept.
     """
-    schedule = optax.linear_schedule(config.learning_rate, 0.1 * config.learning_rate, config.steps)
-    optimizer = optax.adam(schedule)
-    value_grad = jax.value_and_grad(objective)
-
-    def step(carry: AscentCarry, _: None) -> tuple[AscentCarry, None]:
-        value, grad = value_grad(carry.offsets, net_params, fall_logit, params, config)
-        better = value > carry.best_value
-        best_offsets = jnp.where(better, carry.offsets, carry.best_offsets)
-        best_value = jnp.maximum(value, carry.best_value)
-        updates, opt_state = optimizer.update(-grad, carry.opt_state)  # ascent
-        offsets = jnp.clip(optax.apply_updates(carry.offsets, updates), *bounds)
-        return AscentCarry(offsets, opt_state, best_offsets, best_value), None
-
-    start = AscentCarry(offsets, optimizer.init(offsets), offsets, jnp.array(-jnp.inf))
-    carry, _ = jax.lax.scan(step, start, None, length=config.steps)
-    return carry.best_offsets
+    return ascent.AscentConfig(
+        steps=config.steps,
+        learning_rate=config.learning_rate,
+        schedule="linear",
+        final_lr_fraction=0.1,
+        keep_best=True,
+    )
 
 
 def grad_plans(
@@ -144,13 +116,25 @@ def grad_plans(
     params: Params,
     config: GradConfig,
 ) -> jax.Array:
-    """(restarts, n_blocks) plans, one per restart, from random conservative starts."""
+    """(restarts, n_blocks) plans, one per restart, from random conservative starts.
+
+    Each restart ascends :func:`objective` (:func:`ascent_config`), clipped to ``bounds``
+    ((n_blocks,) lower and upper offsets [block widths]) after every step.
+    """
     shape = (config.restarts, params.n_blocks)
     starts = jnp.clip(jax.random.uniform(key, shape, maxval=config.initial_high), *bounds)
-    run = functools.partial(
-        ascend, net_params=net_params, bounds=bounds, fall_logit=fall_logit, params=params
+
+    def value(offsets: jax.Array, _: jax.Array) -> jax.Array:
+        return objective(offsets, net_params, fall_logit, params, config)
+
+    result = ascent.maximise(
+        value,
+        starts,
+        key,  # the objective draws no noise: reusing the key for it changes nothing
+        ascent_config(config),
+        project=lambda offsets: jnp.clip(offsets, *bounds),
     )
-    return jax.vmap(lambda o: run(o, config=config))(starts)
+    return result.candidates
 
 
 def make_grad_planner(
