@@ -1,8 +1,9 @@
 """Speed of the towers pipeline: labelled towers per second and PhysNet training images per second.
 
 ``python -m benchmarks.towers`` prints two tables, each with ratios against a baseline measured in
-the same run: tower generation against bare physics (no images, no balancing), and training
-throughput against the fall-only classifier trained with a Python loop of jitted steps.
+the same run: tower generation against bare physics one space per tower (``simulate_tower``, the
+way towers were simulated before session 3), and training throughput against the fall-only
+classifier trained with a Python loop of jitted steps. ``--no-training`` skips the second.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import tyro
 
 from envs import shards
+from envs.towers import batch_physics, physics
 from envs.towers.dataset import DatasetConfig, generate, make_shard, sample_offsets, simulate_tower
 
-# JAX, PhysNet and the trainer are imported inside the training functions: spawned dataset
-# workers re-import this module, and should not pay for JAX before they start.
+# JAX, PhysNet, the trainer and tyro are imported where they are used: spawned dataset workers
+# re-import this module, and should not pay for them before they start.
 
 GENERATION_TARGET = 2000.0
 """Labelled towers per second the issue asks for on the 2-core CPU, images included."""
@@ -31,7 +32,9 @@ class Config:
     """Benchmark sizes."""
 
     towers: int = 480
-    """Towers per generation measurement."""
+    """Towers per single-process generation measurement (two shards of ``towers // 2``)."""
+    parallel_towers: int = 3840
+    """Towers of the multi-process ``generate()`` rows (shards of 240, as the experiment)."""
     workers: int = 2
     """Processes for the parallel generation row."""
     train_examples: int = 256
@@ -42,6 +45,8 @@ class Config:
     """Timed epochs per training row (after one warm-up epoch)."""
     generation: bool = True
     """Measure tower generation (CPU work; skip it on a GPU run with --no-generation)."""
+    training: bool = True
+    """Measure PhysNet training (skip it with --no-training)."""
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -51,30 +56,77 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def _simulate_both_ways(
+    plans: list[np.ndarray], dataset: DatasetConfig
+) -> tuple[float, float, int]:
+    """Seconds for ``plans`` one space each and all in one space; how many labels differ."""
+    alone: list[dict] = []
+    one_each = timed(lambda: alone.extend(simulate_tower(p, dataset) for p in plans))
+    heights = np.array([len(plan) for plan in plans])
+    initial = np.zeros((len(plans), heights.max(), physics.STATE_DIM))
+    for row, plan in enumerate(plans):
+        initial[row, : len(plan)] = physics.stacked_state(plan, dataset.params)
+    batched: list[np.ndarray] = []
+    together = timed(
+        lambda: batched.append(
+            batch_physics.simulate_batch(initial, heights, dataset.params, dataset.horizon)[0]
+        )
+    )
+    moved = physics.displacement(initial, batched[0], dataset.params)
+    fell = np.any(moved > dataset.params.fall_threshold, axis=1)
+    differ = sum(int(f != a["fell"]) for f, a in zip(fell, alone, strict=True))
+    return one_each, together, differ
+
+
+def _physics_rows(config: Config, dataset: DatasetConfig) -> list[tuple[str, float]]:
+    """Bare physics of the same random towers, one space each and all in one space.
+
+    Also prints how often the two give different labels, for these towers and for towers near
+    the stability boundary (``sampler="overhang"``): rounding and the solver's contact order
+    differ, which can matter only at the edge of stability.
+    """
+    rng = np.random.default_rng(0)
+    plans = [sample_offsets(rng, (1, 2 + i % 3), dataset)[0] for i in range(config.towers)]
+    one_each, together, differ = _simulate_both_ways(plans, dataset)
+    near = dataclasses.replace(dataset, sampler="overhang")
+    close = [sample_offsets(rng, (1, 2 + i % 3), near)[0] for i in range(config.towers)]
+    near_differ = _simulate_both_ways(close, near)[2]
+    print(
+        f"labels of simulate_batch vs simulate_tower differ on {differ}/{len(plans)} random "
+        f"towers and {near_differ}/{len(close)} near-boundary (overhang sampler) towers"
+    )
+    return [
+        ("physics only, one space per tower (simulate_tower)", config.towers / one_each),
+        ("physics only, all in one space (simulate_batch)", config.towers / together),
+    ]
+
+
 def generation_rows(config: Config) -> list[tuple[str, float]]:
     """(name, towers per second) for each stage of generation, then 1 and ``workers`` processes.
 
-    Every rate divides the towers a row made by the seconds it took. (Before session 2 the
-    parallel row divided ``towers`` by the time of ``4 * towers``, which is why it read 4x too
-    low; spawning the workers, each importing this module, adds the start-up printed below.)
+    Every rate divides the towers a row made by the seconds it took. The single-process rows
+    also give towers per CPU second of this process, which depends less on what else runs.
     """
-    dataset = DatasetConfig(n_towers=config.towers, shard_size=config.towers // 4, workers=1)
-    rng = np.random.default_rng(0)
-    plans = [sample_offsets(rng, (1, 2 + i % 3), dataset)[0] for i in range(config.towers)]
-    physics_only = timed(lambda: [simulate_tower(p, dataset) for p in plans])
+    dataset = DatasetConfig(n_towers=config.towers, shard_size=config.towers // 2, workers=1)
+    rows = _physics_rows(config, dataset)
     made: list[dict] = []
-    labelled = timed(lambda: made.extend(make_shard(dataset, i) for i in range(4)))
+    cpu = time.process_time()
+    labelled = timed(lambda: made.extend(make_shard(dataset, i) for i in range(2)))
     compressed = labelled + timed(lambda: [shards.npz_bytes(arrays) for arrays in made])
-    parallel = dataclasses.replace(dataset, n_towers=4 * config.towers, workers=config.workers)
+    cpu = time.process_time() - cpu
+    parallel = dataclasses.replace(
+        dataset, n_towers=config.parallel_towers, shard_size=240, workers=config.workers
+    )
     start_up = timed(lambda: spawn_start_up(config.workers))
     with tempfile.TemporaryDirectory() as directory:
         many = timed(lambda: generate(parallel, directory, log=None))
-    print(f"\nspawning {config.workers} workers (imports included): {start_up:.2f} s")
+    print(f"spawning {config.workers} workers (imports included): {start_up:.2f} s")
     towers = parallel.n_towers
     return [
-        ("physics only, unbalanced, no images (1 process)", config.towers / physics_only),
-        ("+ balanced labels, images, masks (1 process)", config.towers / labelled),
+        *rows,
+        ("+ balanced labels, images, masks (make_shard, 1 process)", config.towers / labelled),
         ("+ compressed shard bytes (1 process)", config.towers / compressed),
+        ("  the same per CPU second of that process", config.towers / cpu),
         (f"generate(), {config.workers} processes, incl. start-up", towers / many),
         (
             f"generate(), {config.workers} processes, start-up excluded",
@@ -131,10 +183,8 @@ def print_table(title: str, rows: list[tuple[str, float]], unit: str) -> None:
 
 
 def main(config: Config) -> None:
-    """Runs both benchmarks and prints their tables."""
+    """Runs the benchmarks and prints their tables."""
     import jax
-
-    from world_models import physnet
 
     device = jax.devices()[0]
     print(f"device: {device.platform} ({device.device_kind}); numbers are for this machine")
@@ -147,6 +197,10 @@ def main(config: Config) -> None:
             f"\n[{status}] >= {GENERATION_TARGET:,.0f} labelled towers/s: {measured:,.0f}/s "
             f"with {config.workers} processes incl. start-up ({steady:,.0f}/s without)"
         )
+    if not config.training:
+        return
+    from world_models import physnet
+
     cases = [
         ("classifier, loop of jitted steps", physnet.PhysNet(with_masks=False), False),
         ("PhysNet, loop of jitted steps", physnet.PhysNet(), False),
@@ -157,4 +211,6 @@ def main(config: Config) -> None:
 
 
 if __name__ == "__main__":
+    import tyro
+
     main(tyro.cli(Config))

@@ -9,9 +9,11 @@ Each tower's blocks get distinct colours drawn at random from the first ``max_bl
 ``BLOCK_COLOURS`` (``colours[i]`` for level ``i``), and mask channel ``c`` is the block coloured
 ``c``. So a model trained on 2-3 block towers has seen every colour a 4-block tower uses, and
 masks stay identifiable by colour, as in Lerer et al. Every
-shard holds equal numbers of falling and standing towers for each block count: a slot wanting a
-label draws towers whose analytic statics (``physics.stability_margins``) predict that label and
-keeps the first whose simulated label agrees, so few simulations are wasted.
+shard holds equal numbers of falling and standing towers for each block count: each slot wanting
+a label gets a candidate whose analytic statics (``physics.stability_margins``) predict that
+label, all candidates of a shard are simulated together in one pymunk space
+(:mod:`envs.towers.batch_physics`), and slots whose simulated label disagrees are redrawn. The
+label is always the simulated one; the analytic check only saves wasted simulations.
 
 Shards are written by :mod:`envs.shards` (compressed ``.npz`` built in spawned worker processes,
 written atomically, a JSON manifest with the config and each shard's count and checksum).
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from envs import shards
-from envs.towers import image, physics, task
+from envs.towers import batch_physics, image, physics, task
 from envs.towers.params import BLOCK_COLOURS, Params
 
 ARRAY_NAMES = (
@@ -47,6 +49,10 @@ ARRAY_NAMES = (
 
 
 KIND = "towers"
+DATA_VERSION = 2
+"""Version of the generator, recorded in each manifest's config. 1: towers simulated one space
+each; 2: a shard's towers simulated together (:mod:`envs.towers.batch_physics`), candidates
+drawn in rounds. Data of another version is refused rather than mixed in."""
 FINGERPRINT_IGNORE = ("workers",)
 """Config fields that do not change the data."""
 DatasetError = shards.ShardError
@@ -92,6 +98,9 @@ class DatasetConfig:
     """Worker processes; 1 generates in this process."""
     params: Params = Params()
     """World constants (image size, fall threshold, physics)."""
+    version: int = DATA_VERSION
+    """Generator version (``DATA_VERSION``; only the current one can be generated). It is part
+    of the config's fingerprint, so data folders of older versions are never reused."""
 
     def __post_init__(self) -> None:
         if self.n_towers < 1 or self.shard_size < 1:
@@ -100,6 +109,8 @@ class DatasetConfig:
             raise ValueError(f"block_counts {self.block_counts} must be in [1, {self.max_blocks}]")
         if self.sampler not in ("random", "overhang"):
             raise ValueError(f"sampler must be 'random' or 'overhang', got {self.sampler!r}")
+        if self.version != DATA_VERSION:
+            raise ValueError(f"version: this code generates version {DATA_VERSION} only")
         if self.max_blocks > len(BLOCK_COLOURS):
             raise ValueError(f"max_blocks must be <= {len(BLOCK_COLOURS)} (one colour each)")
 
@@ -147,59 +158,111 @@ def simulate_tower(offsets: np.ndarray, config: DatasetConfig) -> dict[str, Any]
     }
 
 
-def draw_tower(rng: np.random.Generator, n: int, fall: bool, config: DatasetConfig) -> dict:
-    """Samples towers of ``n`` blocks until one's simulated label equals ``fall``.
+def _pending_slots(config: DatasetConfig, count: int) -> dict[tuple[int, bool], list[int]]:
+    """Slot indices wanting each ``(n_blocks, fall)``: heights cycle, labels alternate per cycle."""
+    heights = len(config.block_counts)
+    slots: dict[tuple[int, bool], list[int]] = {}
+    for i in range(count):
+        key = (config.block_counts[i % heights], (i // heights) % 2 == 1)
+        slots.setdefault(key, []).append(i)
+    return slots
 
-    Candidates come in batches of 32; those whose analytic statics disagree with ``fall`` are
-    skipped without simulating.
+
+def _candidates(
+    rng: np.random.Generator, pending: dict[tuple[int, bool], list[int]], config: DatasetConfig
+) -> list[tuple[int, bool, np.ndarray]]:
+    """A candidate ``(slot, fall, offsets)`` per open slot whose analytic statics predict ``fall``.
+
+    For each height, ``8 x`` as many towers as it has pending slots (and 64 more) are drawn;
+    slots left without a candidate (an unlucky draw) wait for the next round.
     """
-    while True:
-        offsets = sample_offsets(rng, (32, n), config)
-        x = np.cumsum(offsets, axis=1) * config.params.block_size - 0.5 * config.params.block_size
+    size = config.params.block_size
+    chosen = []
+    for n in sorted({n for n, _ in pending}):
+        wanted = {fall: pending.get((n, fall), []) for fall in (False, True)}
+        drawn = sample_offsets(rng, (8 * sum(map(len, wanted.values())) + 64, n), config)
+        x = np.cumsum(drawn, axis=1) * size - 0.5 * size
         predicted = physics.stability_margins(x, config.params).min(axis=1) <= 0
-        for candidate in offsets[predicted == fall]:
-            tower = simulate_tower(candidate, config)
-            if tower["fell"] == fall:
-                return {"offsets": candidate, **tower}
+        for fall, slots in wanted.items():
+            matching = drawn[predicted == fall][: len(slots)]
+            chosen += [(slot, fall, plan) for slot, plan in zip(slots, matching, strict=False)]
+    return chosen
+
+
+def draw_towers(
+    rng: np.random.Generator, config: DatasetConfig, count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets of ``count`` balanced towers and their simulated final states, in slot order.
+
+    Slot ``i`` wants ``block_counts[i % len(block_counts)]`` blocks and falls iff
+    ``(i // len(block_counts))`` is odd. Each round draws a candidate per open slot whose analytic
+    statics predict the slot's label, simulates all of them together
+    (:func:`batch_physics.simulate_batch`), and fills the slots whose simulated label agrees; the
+    rare others are redrawn in the next round. The label is the simulated one.
+
+    Returns:
+        ``offsets`` (count, max_blocks) [block widths], ``initial`` and ``final``
+        (count, max_blocks, 6) states; rows past each tower's height are zero.
+    """
+    params, k = config.params, config.max_blocks
+    offsets = np.zeros((count, k))
+    initial = np.zeros((count, k, physics.STATE_DIM))
+    final = np.zeros_like(initial)
+    pending = _pending_slots(config, count)
+    while pending:
+        chosen = _candidates(rng, pending, config)
+        if not chosen:
+            continue
+        heights = np.array([len(plan) for _, _, plan in chosen], dtype=np.int64)
+        batch = np.zeros((len(chosen), k, physics.STATE_DIM))
+        for row, (_, _, plan) in enumerate(chosen):
+            batch[row, : len(plan)] = physics.stacked_state(plan, params)
+        settled, _ = batch_physics.simulate_batch(batch, heights, params, config.horizon)
+        fell = np.any(physics.displacement(batch, settled, params) > params.fall_threshold, 1)
+        for row, (slot, wanted, plan) in enumerate(chosen):
+            if fell[row] == wanted:
+                pending[(len(plan), wanted)].remove(slot)
+                offsets[slot, : len(plan)] = plan
+                initial[slot], final[slot] = batch[row], settled[row]
+        pending = {key: slots for key, slots in pending.items() if slots}
+    return offsets, initial, final
 
 
 def make_shard(config: DatasetConfig, index: int) -> dict[str, np.ndarray]:
     """The towers of shard ``index``: arrays named in ``ARRAY_NAMES`` with leading axis N."""
     rng = np.random.default_rng([config.seed, index])
     count = min(config.shard_size, config.n_towers - index * config.shard_size)
-    p, k, size = config.params, config.max_blocks, config.params.image_size
+    p, k = config.params, config.max_blocks
+    offsets, initial, final = draw_towers(rng, config, count)
+    n_blocks = np.asarray([config.block_counts[i % len(config.block_counts)] for i in range(count)])
+    present = np.arange(k) < n_blocks[:, None]
+    moved = physics.displacement(initial, final, p)  # padding rows are zero in both
+    colours = np.argsort(rng.random((count, k)), axis=1).astype(np.int8)
+    colours[~present] = -1
     out = {
-        "image": np.zeros((count, size, size, 3), np.uint8),
-        "final_image": np.zeros((count, size, size, 3), np.uint8),
-        "masks": np.zeros((count, k, size, size), bool),
-        "n_blocks": np.zeros(count, np.int8),
-        "fell": np.zeros(count, bool),
-        "offsets": np.zeros((count, k), np.float32),
-        "initial": np.zeros((count, k, physics.STATE_DIM), np.float32),
-        "final": np.zeros((count, k, physics.STATE_DIM), np.float32),
-        "displacement": np.zeros((count, k), np.float32),
-        "colours": np.full((count, k), -1, np.int8),
+        "n_blocks": n_blocks.astype(np.int8),
+        "fell": np.any(moved > p.fall_threshold, axis=1),
+        "offsets": offsets.astype(np.float32),
+        "initial": initial.astype(np.float32),
+        "final": final.astype(np.float32),
+        "displacement": moved.astype(np.float32),
+        "colours": colours,
     }
-    heights = len(config.block_counts)
-    for i in range(count):
-        n = config.block_counts[i % heights]
-        fall = (i // heights) % 2 == 1
-        tower = draw_tower(rng, n, fall, config)
-        out["colours"][i, :n] = rng.permutation(k)[:n]
-        out["n_blocks"][i], out["fell"][i] = n, tower["fell"]
-        for name in ("offsets", "initial", "final", "displacement"):
-            out[name][i, :n] = tower[name]
-    # Images are drawn afterwards, all towers of a height in one vectorised call.
-    for n in sorted(set(config.block_counts)):
-        rows = np.flatnonzero(out["n_blocks"] == n)
-        colours = out["colours"][rows, :n]
-        out["image"][rows] = image.render_state(
-            out["initial"][rows, :n], p, colours=colours, softness=config.softness
-        )
-        masks = image.block_masks(out["final"][rows, :n, :3], p) > 0
-        out["final_image"][rows] = image.paint(masks, p, colours=colours)
-        out["masks"][rows[:, None], colours] = masks
-    return out
+    out.update(_images(out, config))
+    return {name: out[name] for name in ARRAY_NAMES}
+
+
+def _images(arrays: dict[str, np.ndarray], config: DatasetConfig) -> dict[str, np.ndarray]:
+    """Initial images, final frames and per-colour final masks of a shard, in one pass."""
+    present = np.arange(config.max_blocks) < arrays["n_blocks"][:, None]
+    colours = np.maximum(arrays["colours"], 0)
+    start, end, masks = image.render_towers(
+        arrays["initial"], arrays["final"], present, colours, config.params, config.softness
+    )
+    by_colour = np.zeros_like(masks)
+    towers, levels = np.nonzero(present)
+    by_colour[towers, colours[towers, levels]] = masks[towers, levels]
+    return {"image": start, "final_image": end, "masks": by_colour}
 
 
 def shard_path(directory: Path, index: int) -> Path:
@@ -231,8 +294,15 @@ def load_dataset(
     """Concatenates every shard of a complete dataset, keeping only ``block_counts`` if given.
 
     Raises:
-        DatasetError: no manifest, an unfinished dataset, or a missing/truncated/corrupt shard.
+        DatasetError: no manifest, an unfinished dataset, data of another generator version, or
+            a missing/truncated/corrupt shard.
     """
+    version = shards.read_manifest(directory, kind=KIND)["config"].get("version", 1)
+    if version != DATA_VERSION:
+        raise DatasetError(
+            f"{directory} holds towers data of generator version {version}; this code reads "
+            f"version {DATA_VERSION}: generate it again into a new folder"
+        )
     data = shards.read_shards(directory, kind=KIND)
     missing = [name for name in ARRAY_NAMES if name not in data]
     if missing:

@@ -142,15 +142,15 @@ def displacement(before: np.ndarray, after: np.ndarray, params: Params) -> np.nd
     """How far each block moved: centre distance plus the arc its half-width swept [widths].
 
     Args:
-        before: (k, 6) states.
-        after: (k, 6) states of the same blocks later.
+        before: (..., k, 6) states; leading axes batch several towers.
+        after: (..., k, 6) states of the same blocks later.
         params: world constants.
 
     Returns:
-        (k,) displacement [block widths].
+        (..., k) displacement [block widths].
     """
-    distance = np.hypot(after[:, 0] - before[:, 0], after[:, 1] - before[:, 1])
-    return distance + 0.5 * params.block_size * np.abs(after[:, 2] - before[:, 2])
+    distance = np.hypot(after[..., 0] - before[..., 0], after[..., 1] - before[..., 1])
+    return distance + 0.5 * params.block_size * np.abs(after[..., 2] - before[..., 2])
 
 
 def stability_margins(x: np.ndarray, params: Params) -> np.ndarray:
