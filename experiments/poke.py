@@ -12,7 +12,8 @@ From one frame, predict the frame after an unknown poke (Agrawal et al. 2016). M
 
 ``python -m experiments.poke`` (CPU, under 10 minutes) or ``--full`` (paper scale, for a GPU).
 Scoring lives in :mod:`experiments.poke_eval`, the latent regression in
-:mod:`experiments.poke_latent`, planning and goal reaching in :mod:`experiments.poke_goal`.
+:mod:`experiments.poke_latent`, planning and goal reaching in :mod:`experiments.poke_goal`, the
+verdicts in :mod:`experiments.poke_claims`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import dataclasses
 import functools
 import time
 from pathlib import Path
+from typing import Literal
 
 import jax
 import numpy as np
@@ -29,12 +31,11 @@ import tyro
 from envs.poke import dataset
 from envs.poke.params import PokeParams
 from experiments import io
+from experiments.poke_claims import other_claims, prediction_claims, verdict_lines
 from experiments.poke_eval import (
-    best_of_k,
     best_of_k_errors,
     best_of_k_markdown,
     best_of_k_rows,
-    mean_ci,
     save_samples_figure,
 )
 from experiments.poke_goal import GoalConfig, forward_data_config, goal_reaching
@@ -76,13 +77,15 @@ class Config:
     median "no change" wins for almost every pixel, and in a CPU-sized run the latent path of f
     never comes alive (measured, 5000 pokes, 15 epochs per phase: every model's L1 equals
     copying the input, 0.0087, best-of-200 included; R^2 from z 0.06 vs 0.09 from the frame)."""
-    epochs: int = 10
-    """Epochs per training phase at ``learning_rate`` (default scale)."""
-    anneal_epochs: int = 2
-    """Epochs per phase after ``epochs`` at a tenth of the step size (default scale): Adam's
-    constant step leaves noise in every pixel of the predictions (measured on the EEN at 24 px:
-    3 such epochs took best-of-200 L1 from 0.0111 to 0.0106, 5 more at full step 0.0116 to
-    0.0111)."""
+    epochs: int = 12
+    """Epochs per training phase (default scale); the step size decays over them."""
+    lr_schedule: Literal["constant", "linear", "cosine"] = "cosine"
+    """Step-size decay over ``epochs`` at default scale ("constant", "linear" or "cosine";
+    ``--full`` keeps the paper's constant step). Adam's constant step leaves noise in every
+    pixel of the predictions (measured on the EEN at 24 px: 3 epochs at a tenth of the step
+    took best-of-200 L1 from 0.0111 to 0.0106, 5 more at the full step 0.0116 to 0.0111)."""
+    final_lr_fraction: float = 0.1
+    """Step size at the end of the decay over ``learning_rate`` (default scale)."""
     learning_rate: float = 2e-3
     """Adam step size at default scale (``--full`` uses the paper's 5e-4)."""
     batch_size: int = 32
@@ -138,25 +141,18 @@ class Config:
 
     @property
     def trainer(self) -> TrainerConfig:
-        """Optimiser settings of the three frame models."""
+        """Optimiser settings of the three frame models (one fit per training phase)."""
+        if self.full:
+            return TrainerConfig(5e-4, 64, 50, patience=5, seed=self.seed, scan=False)
         return TrainerConfig(
-            5e-4 if self.full else self.learning_rate,
-            64 if self.full else self.batch_size,
-            50 if self.full else self.epochs,
-            patience=5 if self.full else self.epochs,
+            self.learning_rate,
+            self.batch_size,
+            self.epochs,
+            patience=self.epochs,
             seed=self.seed,
             scan=False,  # convolutions inside lax.scan run 15-40x slower on XLA:CPU
-        )
-
-    @property
-    def anneal_trainer(self) -> TrainerConfig | None:
-        """Step-decay phase after :attr:`trainer` (None: none)."""
-        epochs = 0 if self.full else self.anneal_epochs
-        if epochs == 0:
-            return None
-        base = self.trainer
-        return dataclasses.replace(
-            base, learning_rate=base.learning_rate / 10, max_epochs=epochs, patience=epochs
+            lr_schedule=self.lr_schedule,
+            final_lr_fraction=self.final_lr_fraction,
         )
 
     @property
@@ -201,7 +197,6 @@ def resolved(config: Config) -> dict:
         "frame_size",
         "model",
         "trainer",
-        "anneal_trainer",
         "goal",
         "data",
     )
@@ -218,117 +213,20 @@ def load_data(config: Config, data: dataset.PokeDataConfig, log=print) -> dict[s
         return dataset.load(folder, data)
 
 
-def fit_annealed(config: Config, loss_fn, params, train: dict, log=print) -> FitResult:
-    """:func:`fit` with ``config.trainer``, then again from its best params with the decayed step.
-
-    The second fit keeps the first one's params unless one of its epochs validates better; the
-    history runs on through both (the second fit's epochs numbered after the first's).
-    """
-    first = fit(loss_fn, params, train, config.trainer, log=log)
-    if config.anneal_trainer is None:
-        return first
-    second = fit(loss_fn, first.params, train, config.anneal_trainer, log=log)
-    offset = len(first.history)
-    history = first.history + [{**h, "epoch": h["epoch"] + offset} for h in second.history]
-    if second.best_val_loss < first.best_val_loss:
-        return FitResult(second.params, history, second.best_epoch + offset, second.best_val_loss)
-    return first._replace(history=history)
-
-
 def train_frame_models(config: Config, train: dict, log=print) -> dict[str, FitResult]:
     """Phase one (g), phase two (f, phi; g frozen) and the CVAE; returns their FitResults."""
-    model, key = config.model, jax.random.PRNGKey(config.seed)
+    model, key, trainer = config.model, jax.random.PRNGKey(config.seed), config.trainer
     frame_shape = train["frame"].shape[1:]
     g0 = een.init_deterministic(key, model, frame_shape)
     log("phase 1: deterministic g")
-    g = fit_annealed(config, functools.partial(een.deterministic_loss, model), g0, train, log)
+    g = fit(functools.partial(een.deterministic_loss, model), g0, train, trainer, log=log)
     log("phase 2: EEN f and phi, g frozen")
     e0 = een.init_een(jax.random.fold_in(key, 1), model, g.params, frame_shape)
-    e = fit_annealed(config, functools.partial(een.een_loss, model, g.params), e0, train, log)
+    e = fit(functools.partial(een.een_loss, model, g.params), e0, train, trainer, log=log)
     log("conditional VAE")
     c0 = een.init_cvae(jax.random.fold_in(key, 2), model, g.params, frame_shape)
-    c = fit_annealed(config, functools.partial(een.cvae_loss, model), c0, train, log)
+    c = fit(functools.partial(een.cvae_loss, model), c0, train, trainer, log=log)
     return {"g": g, "een": e, "cvae": c}
-
-
-def claim(name: str, held: bool, detail: str, log=print) -> dict:
-    """Prints and returns one claim's verdict."""
-    log(f"[{'HELD' if held else 'NOT HELD'}] {name}: {detail}")
-    return {"claim": name, "held": bool(held), "detail": detail}
-
-
-def _ci(row: dict, metric: str, digits: int = 4) -> str:
-    lo, hi = row[f"{metric}_lo"], row[f"{metric}_hi"]
-    return f"{row[metric]:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
-def paired(errors: dict, a: str, b: str, k: int, metric: int) -> tuple[float, float, float]:
-    """Mean and 95% CI of the per-example difference ``a - b`` of best-of-k L1 (0) or MSE (2)."""
-    return mean_ci(best_of_k(errors, a, k)[metric] - best_of_k(errors, b, 1)[metric])
-
-
-def prediction_claims(errors: dict, rows: list[dict], kmax: int, log=print) -> list[dict]:
-    """Verdicts on best-of-k: EEN vs k, vs the deterministic model, models vs copying the input."""
-    by = {(r["model"], r["k"]): r for r in rows}
-    een1, eenk, det = by[("een", 1)], by[("een", kmax)], by[("deterministic", 1)]
-    det_mse = paired(errors, "deterministic", "copy input", 1, 2)
-    een_l1 = paired(errors, "een", "copy input", kmax, 0)
-    return [
-        claim(
-            "EEN best-of-k L1 improves with k",
-            eenk["l1_hi"] < een1["l1_lo"],
-            f"L1 k=1 {_ci(een1, 'l1')}, k={kmax} {_ci(eenk, 'l1')}",
-            log,
-        ),
-        claim(
-            f"EEN best-of-{kmax} beats the deterministic model in L1",
-            eenk["l1_hi"] < det["l1_lo"],
-            f"L1 EEN {_ci(eenk, 'l1')} vs deterministic {_ci(det, 'l1')}",
-            log,
-        ),
-        claim(
-            f"EEN best-of-{kmax} beats the deterministic model in PSNR",
-            eenk["psnr_lo"] > det["psnr_hi"],
-            f"PSNR EEN {_ci(eenk, 'psnr', 2)} vs deterministic {_ci(det, 'psnr', 2)} dB",
-            log,
-        ),
-        claim(
-            "deterministic model beats copying the input in MSE (paired)",
-            det_mse[2] < 0,
-            f"MSE difference {det_mse[0]:.2e} [{det_mse[1]:.2e}, {det_mse[2]:.2e}]; PSNR of "
-            f"mean MSE {det['psnr_of_mean_mse']:.2f} vs copy "
-            f"{by[('copy input', 1)]['psnr_of_mean_mse']:.2f} dB",
-            log,
-        ),
-        claim(
-            f"EEN best-of-{kmax} beats copying the input in L1 (paired)",
-            een_l1[2] < 0,
-            f"L1 difference {een_l1[0]:.4f} [{een_l1[1]:.4f}, {een_l1[2]:.4f}]",
-            log,
-        ),
-    ]
-
-
-def other_claims(regression: dict, goal: dict, log=print) -> list[dict]:
-    """Verdicts on the latent regression and on goal reaching."""
-    return [
-        claim(
-            "latent carries the poke (R^2 from z > R^2 from the frame)",
-            regression["r2_latent"] > regression["r2_frame"],
-            f"R^2 z {regression['r2_latent']:.3f} vs frame {regression['r2_frame']:.3f} "
-            f"(direction: z {regression['r2_latent_direction']:.3f}, frame "
-            f"{regression['r2_frame_direction']:.3f})",
-            log,
-        ),
-        claim(
-            "planned pokes reach goals more often than random pokes",
-            goal["planned"]["lo"] > goal["random"]["hi"],
-            f"success planned {goal['planned']['rate']:.2f} [{goal['planned']['lo']:.2f}, "
-            f"{goal['planned']['hi']:.2f}], random {goal['random']['rate']:.2f}, random aimed "
-            f"{goal['random_aimed']['rate']:.2f}",
-            log,
-        ),
-    ]
 
 
 def main(config: Config, log=print) -> Path:
@@ -367,11 +265,9 @@ def main(config: Config, log=print) -> Path:
         "seconds": time.perf_counter() - start,
     }
     io.write_json(run_dir / "metrics.json", metrics)
-    verdicts = [
-        f"- {'held' if c['held'] else 'NOT held'}: {c['claim']} ({c['detail']})" for c in claims
-    ]
     io.atomic_write_text(
-        run_dir / "table.md", best_of_k_markdown(rows) + "\n\n" + "\n".join(verdicts) + "\n"
+        run_dir / "table.md",
+        best_of_k_markdown(rows) + "\n\n" + "\n".join(verdict_lines(claims)) + "\n",
     )
     log(f"wrote {run_dir} in {metrics['seconds']:.0f} s")
     return run_dir

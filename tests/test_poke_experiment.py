@@ -17,8 +17,7 @@ def test_main_tiny_config_end_to_end(tmp_path):
         eval_examples=6,
         image_size=16,
         features=4,
-        epochs=1,
-        anneal_epochs=1,
+        epochs=2,
         ks=(1, 3),
         num_workers=1,
         forward_examples=100,
@@ -34,6 +33,7 @@ def test_main_tiny_config_end_to_end(tmp_path):
         assert (run_dir / name).stat().st_size > 0, name
     resolved = io.read_json(run_dir / "config.json")
     assert resolved["num_train"] == 64 and resolved["model"]["features"] == 4
+    assert resolved["trainer"]["lr_schedule"] == "cosine" and resolved["trainer"]["max_epochs"] == 2
     metrics = io.read_json(run_dir / "metrics.json")
     rows = {(r["model"], r["k"]): r for r in metrics["best_of_k"]}
     models = ("copy input", "deterministic", "een", "cvae", "een, z of the truth")
@@ -48,7 +48,8 @@ def test_main_tiny_config_end_to_end(tmp_path):
         assert rows[(model, 3)]["psnr"] >= rows[(model, 1)]["psnr"]
     assert len(metrics["claims"]) == 7
     assert {"planned", "random", "random_aimed"} <= set(metrics["goal_reaching"])
-    # one epoch at the full step, then one at the decayed step, numbered on
+    # one fit per phase: the step size decays within it over config.epochs epochs
+    assert set(metrics["histories"]) == {"g", "een", "cvae"}
     for history in metrics["histories"].values():
         assert [h["epoch"] for h in history] == [0, 1]
     table = (run_dir / "table.md").read_text()
@@ -61,9 +62,11 @@ def test_full_flag_selects_paper_scale():
     assert config.frame_size == 64 and config.model.features == 64 and config.num_train == 50_000
     assert config.model.latent_dim == 8 and config.trainer.batch_size == 64
     assert config.model.loss == "l1" and config.trainer.learning_rate == 5e-4
-    assert config.anneal_trainer is None
+    assert config.trainer.lr_schedule == "constant" and config.trainer.max_epochs == 50
     default = Config()
-    assert default.anneal_trainer.learning_rate == default.trainer.learning_rate / 10
+    trainer = default.trainer
+    assert trainer.lr_schedule == "cosine" and trainer.max_epochs == default.epochs == 12
+    assert trainer.final_lr_fraction == 0.1 and trainer.patience == default.epochs
 
 
 def test_statistics_helpers_on_hand_worked_cases():
