@@ -101,8 +101,10 @@ def write_table(path: Path, metrics: dict, params: Params) -> Path:
         row = overhang[name]
         low, high = row["fraction_ci"]
         c_low, c_high = row["collapse_ci"]
+        # One episode (the deterministic analytic placement) has no interval for the mean.
+        spread = f" ({low:.1%}-{high:.1%})" if row["episodes"] > 1 else " (deterministic)"
         lines.append(
-            f"| {name} | {row['planner']} | {row['fraction']:.1%} ({low:.1%}-{high:.1%}) | "
+            f"| {name} | {row['planner']} | {row['fraction']:.1%}{spread} | "
             f"{row['collapse_rate']:.1%} ({c_low:.1%}-{c_high:.1%}) | {row['episodes']} |"
         )
     lines += ["", "A collapsed episode counts as overhang 0.", "", "## Targets", ""]
