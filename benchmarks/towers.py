@@ -1,9 +1,10 @@
 """Speed of the towers pipeline: labelled towers per second and PhysNet training images per second.
 
-``python -m benchmarks.towers`` prints two tables, each with ratios against a baseline measured in
-the same run: tower generation against bare physics one space per tower (``simulate_tower``, the
-way towers were simulated before session 3), and training throughput against the fall-only
-classifier trained with a Python loop of jitted steps. ``--no-training`` skips the second.
+``python -m benchmarks.towers`` prints three tables, each with ratios against a baseline measured
+in the same run: tower generation against bare physics one space per tower (``simulate_tower``,
+the way towers were simulated before session 3), soft-edged images against whole-image
+blending, and training throughput against the fall-only classifier trained with a Python loop
+of jitted steps. ``--no-training`` skips the second.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from envs import shards
-from envs.towers import batch_physics, physics
+from envs.towers import batch_physics, image, physics
 from envs.towers.dataset import DatasetConfig, generate, make_shard, sample_offsets, simulate_tower
 
 # JAX, PhysNet, the trainer and tyro are imported where they are used: spawned dataset workers
@@ -135,6 +136,43 @@ def generation_rows(config: Config) -> list[tuple[str, float]]:
     ]
 
 
+def soft_image_rows(config: Config, softness: float = 0.03) -> list[tuple[str, float]]:
+    """Soft-edged initial images (the planning dataset's) per CPU second, both ways.
+
+    The reference blends whole float images (``image.compose`` of ``image.upright_masks``);
+    ``image.render_state`` blends a window around each block, with the same bits.
+    """
+    dataset = DatasetConfig(sampler="overhang")
+    rng = np.random.default_rng(1)
+    heights = np.array([2 + i % 3 for i in range(config.towers)])
+    state = np.zeros((config.towers, 4, physics.STATE_DIM))
+    state[..., :2] = 1e3  # padding blocks far outside the view, as the dataset moves them
+    for n in (2, 3, 4):
+        rows = heights == n
+        plans = sample_offsets(rng, (int(rows.sum()), n), dataset)
+        state[rows, :n] = physics.stacked_state(plans, dataset.params)
+    params, colours = dataset.params, np.tile(np.arange(4), (config.towers, 1))
+
+    def reference() -> np.ndarray:
+        masks = image.upright_masks(state[..., :2], params, softness=softness)
+        return np.round(255.0 * image.compose(masks, params, colours=colours)).astype(np.uint8)
+
+    def windowed() -> np.ndarray:
+        return image.render_state(state, params, colours=colours, softness=softness)
+
+    if not np.array_equal(reference(), windowed()):
+        raise AssertionError("windowed soft images differ from the reference")
+    rates = []
+    for fn in (reference, windowed):
+        cpu = time.process_time()
+        fn()
+        rates.append(config.towers / (time.process_time() - cpu))
+    return [
+        (f"soft images (softness {softness}), whole-image compose", rates[0]),
+        ("soft images, windowed blending (render_state)", rates[1]),
+    ]
+
+
 def _no_op(index: int) -> int:
     return index
 
@@ -193,10 +231,14 @@ def main(config: Config) -> None:
         print_table("Tower generation", rows, "towers/s")
         measured, steady = rows[-2][1], rows[-1][1]
         status = "held" if measured >= GENERATION_TARGET else "NOT held"
+        per_cpu = rows[-3][1]
         print(
             f"\n[{status}] >= {GENERATION_TARGET:,.0f} labelled towers/s: {measured:,.0f}/s "
-            f"with {config.workers} processes incl. start-up ({steady:,.0f}/s without)"
+            f"with {config.workers} processes incl. start-up ({steady:,.0f}/s without); "
+            f"{per_cpu:,.0f} towers per CPU second of one process (x {config.workers} processes "
+            f"= {config.workers * per_cpu:,.0f}/s on {config.workers} idle cores)"
         )
+        print_table("Soft initial images, per CPU second", soft_image_rows(config), "images/s")
     if not config.training:
         return
     from world_models import physnet

@@ -1,5 +1,6 @@
 """Batched tower physics and the fast image paths: agreement with the one-tower references."""
 
+import gc
 import json
 
 import numpy as np
@@ -59,8 +60,14 @@ def test_batch_is_deterministic_and_independent_of_its_neighbours():
     again, seconds_again = batch_physics.simulate_batch(initial, heights, PARAMS, CONFIG.horizon)
     np.testing.assert_array_equal(first, again)
     np.testing.assert_array_equal(seconds, seconds_again)
-    # The first tower's frame is the world frame, so alone it gives the same bits.
-    lone, _ = batch_physics.simulate_batch(initial[:1], heights[:1], PARAMS, CONFIG.horizon)
+    assert gc.isenabled()  # the collector, paused during the batch, runs again
+    gc.disable()
+    try:  # ... and stays off if it was off
+        # The first tower's frame is the world frame, so alone it gives the same bits.
+        lone, _ = batch_physics.simulate_batch(initial[:1], heights[:1], PARAMS, CONFIG.horizon)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
     np.testing.assert_array_equal(lone[0], first[0])
     offsets = np.diff(initial[0, : heights[0], 0], prepend=-0.5)
     np.testing.assert_array_equal(lone[0, : heights[0]], simulate_tower(offsets, CONFIG)["final"])
@@ -109,6 +116,14 @@ def test_occupancy_and_paint_match_the_reference_bit_for_bit(size):
     out = np.zeros_like(painted)
     assert image.paint(masks, params, colours=colours, out=out) is out
     np.testing.assert_array_equal(out, painted)
+    # Colours rising with the level: compose's later-over-earlier is paint's larger-wins.
+    ordered = np.sort(colours, axis=1)
+    reference = np.round(255.0 * image.compose(masks.astype(np.float32), params, colours=ordered))
+    np.testing.assert_array_equal(image.paint(masks, params, colours=ordered), reference)
+    labels = image.palette_labels(masks, params, colours=colours)
+    np.testing.assert_array_equal(image.colourise(labels), painted)
+    with pytest.raises(ValueError, match="palette indices"):
+        image.colourise(labels + 20)
     palette = np.asarray([(255, 255, 255), (110, 110, 110)])
     plain = image.paint(np.zeros((1, size, size), bool), params)
     assert set(map(tuple, plain.reshape(-1, 3))) <= set(map(tuple, palette))
@@ -127,3 +142,18 @@ def test_data_of_an_older_generator_version_is_refused(tmp_path):
         load_dataset(tmp_path)
     with pytest.raises(ValueError, match="version"):
         DatasetConfig(version=1)
+
+
+@pytest.mark.parametrize("softness", [0.001, 0.03, 0.3])
+def test_soft_upright_images_match_compose_bit_for_bit(softness):
+    rng = np.random.default_rng(7)
+    for size, shape in ((64, (30, 4)), (20, (3,))):
+        params = Params(image_size=size)
+        centres = np.stack([rng.uniform(-5, 4, shape), rng.uniform(-2, 6, shape)], axis=-1)
+        centres[: len(shape) - 1] *= 10.0  # a batch's first tower lies far outside the view
+        colours = rng.permutation(6)[: shape[-1]]
+        state = np.concatenate([centres, np.zeros((*shape, 1))], axis=-1)
+        masks = image.upright_masks(centres, params, softness=softness)
+        reference = np.round(255.0 * image.compose(masks, params, colours=colours))
+        fast = image.render_state(state, params, colours=colours, softness=softness)
+        np.testing.assert_array_equal(fast, reference.astype(np.uint8))

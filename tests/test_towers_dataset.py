@@ -13,6 +13,7 @@ from envs.towers.dataset import (
     ARRAY_NAMES,
     DatasetConfig,
     DatasetError,
+    decode,
     generate,
     load_dataset,
     make_shard,
@@ -34,6 +35,9 @@ def test_shards_are_deterministic_for_a_seed_and_balanced(tmp_path):
     for name in ARRAY_NAMES:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     assert len(a["fell"]) == 18
+    first = decode(make_shard(TINY, 0))  # load_dataset decodes what make_shard stores
+    for name in ARRAY_NAMES:
+        np.testing.assert_array_equal(a[name][:12], first[name], err_msg=name)
     other = make_shard(dataclasses.replace(TINY, seed=1), 0)
     assert not np.array_equal(other["offsets"], a["offsets"][:12])
     shard = io.read_npz(shard_path(tmp_path / "a", 0))
@@ -43,7 +47,11 @@ def test_shards_are_deterministic_for_a_seed_and_balanced(tmp_path):
 
 
 def test_examples_are_consistent():
-    shard = make_shard(TINY, 0)
+    stored = make_shard(TINY, 0)
+    shard = decode(stored)
+    assert shard["masks"].dtype == bool and shard["masks"].shape == (12, 4, 32, 32)
+    assert shard["image"].shape == shard["final_image"].shape == (12, 32, 32, 3)
+    assert stored["image"].shape == (12, 32, 32) and stored["masks"].shape == (12, 4, 32, 4)
     params = TINY.params
     for i in range(len(shard["fell"])):
         n = shard["n_blocks"][i]

@@ -20,7 +20,10 @@ function of the inputs alone: the same batch gives the same bits.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -203,9 +206,37 @@ def simulate_batch(
         ValueError: shapes, counts or values of ``initial`` / ``n_blocks`` are invalid.
     """
     initial, n_blocks = _check_batch(initial, n_blocks)
-    m, k = initial.shape[:2]
-    if m == 0:
+    if len(initial) == 0:
         return np.zeros_like(initial), np.zeros(0)
+    with _collector_paused():
+        return _simulate(initial, n_blocks, params, horizon, check_every)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pauses Python's cyclic garbage collector for the block (as it was before, after).
+
+    Every pymunk body and shape is a reference cycle (it holds a cffi handle to itself), so
+    only the collector frees them. Collections during a batch would move its thousands of
+    live blocks into older generations, to be freed later by full collections that also walk
+    every other object; paused, they stay young and are freed at the next young collection.
+    That halves the time spent collecting (timed with ``gc.callbacks`` while generating
+    shards: ~100 -> ~50 us per tower, 5-10% of the whole).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _simulate(
+    initial: np.ndarray, n_blocks: np.ndarray, params: Params, horizon: float, check_every: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`simulate_batch` of checked, non-empty input."""
+    m, k = initial.shape[:2]
     corners = origins(m)
     present = np.arange(k) < n_blocks[:, None]
     space = build_batch_space(params, corners)

@@ -1,19 +1,15 @@
 """Labelled random towers for PhysNet: images, fall labels, final frames and per-block masks.
 
 Each example is a tower of ``n`` blocks (one per level) with random placement offsets, put at
-rest and simulated for ``horizon`` seconds (stopping early once it has settled, when the final
-frame can no longer change). It records the initial side-view image, whether any block moved
-more than ``Params.fall_threshold``, the final image, per-block final masks and states.
+rest and simulated for up to ``horizon`` seconds (until it settles). It records the initial
+image, whether any block moved more than ``Params.fall_threshold``, the final image, per-block
+final masks and states.
 
 Each tower's blocks get distinct colours drawn at random from the first ``max_blocks`` of
 ``BLOCK_COLOURS`` (``colours[i]`` for level ``i``), and mask channel ``c`` is the block coloured
 ``c``. So a model trained on 2-3 block towers has seen every colour a 4-block tower uses, and
-masks stay identifiable by colour, as in Lerer et al. Every
-shard holds equal numbers of falling and standing towers for each block count: each slot wanting
-a label gets a candidate whose analytic statics (``physics.stability_margins``) predict that
-label, all candidates of a shard are simulated together in one pymunk space
-(:mod:`envs.towers.batch_physics`), and slots whose simulated label disagrees are redrawn. The
-label is always the simulated one; the analytic check only saves wasted simulations.
+masks stay identifiable by colour, as in Lerer et al. Every shard holds equal numbers of
+falling and standing towers per block count (:func:`draw_towers`); labels are always simulated.
 
 Shards are written by :mod:`envs.shards` (compressed ``.npz`` built in spawned worker processes,
 written atomically, a JSON manifest with the config and each shard's count and checksum).
@@ -34,25 +30,16 @@ from envs import shards
 from envs.towers import batch_physics, image, physics, task
 from envs.towers.params import BLOCK_COLOURS, Params
 
-ARRAY_NAMES = (
-    "image",
-    "final_image",
-    "masks",
-    "n_blocks",
-    "fell",
-    "offsets",
-    "initial",
-    "final",
-    "displacement",
-    "colours",
+ARRAY_NAMES = tuple(
+    "image final_image masks n_blocks fell offsets initial final displacement colours".split()
 )
-
-
+"""Arrays of a dataset, each with a leading example axis (as :func:`load_dataset` returns)."""
 KIND = "towers"
-DATA_VERSION = 2
+DATA_VERSION = 3
 """Version of the generator, recorded in each manifest's config. 1: towers simulated one space
 each; 2: a shard's towers simulated together (:mod:`envs.towers.batch_physics`), candidates
-drawn in rounds. Data of another version is refused rather than mixed in."""
+drawn in rounds; 3: hard images stored as palette indices, masks bit-packed (:func:`decode`).
+Data of another version is refused rather than mixed in."""
 FINGERPRINT_IGNORE = ("workers",)
 """Config fields that do not change the data."""
 DatasetError = shards.ShardError
@@ -142,20 +129,7 @@ def simulate_tower(offsets: np.ndarray, config: DatasetConfig) -> dict[str, Any]
     Returns:
         Dict with ``initial``/``final`` (n, 6) states, ``displacement`` (n,) [widths], ``fell``.
     """
-    params = config.params
-    initial = physics.stacked_state(offsets, params)
-    space = physics.build_space(params)
-    physics.set_state(space, initial, params)
-    timed = dataclasses.replace(params, max_settle_time=config.horizon)
-    physics.settle(space, timed)
-    final = physics.get_state(space)
-    moved = physics.displacement(initial, final, params)
-    return {
-        "initial": initial,
-        "final": final,
-        "displacement": moved,
-        "fell": bool(np.any(moved > params.fall_threshold)),
-    }
+    return physics.simulate_stack(offsets, config.params, config.horizon)
 
 
 def _pending_slots(config: DatasetConfig, count: int) -> dict[tuple[int, bool], list[int]]:
@@ -211,12 +185,12 @@ def draw_towers(
     pending = _pending_slots(config, count)
     while pending:
         chosen = _candidates(rng, pending, config)
-        if not chosen:
-            continue
         heights = np.array([len(plan) for _, _, plan in chosen], dtype=np.int64)
         batch = np.zeros((len(chosen), k, physics.STATE_DIM))
-        for row, (_, _, plan) in enumerate(chosen):
-            batch[row, : len(plan)] = physics.stacked_state(plan, params)
+        for n in np.unique(heights).tolist():  # one stacked_state call per height
+            rows = np.flatnonzero(heights == n)
+            plans = np.stack([chosen[row][2] for row in rows.tolist()])
+            batch[rows, :n] = physics.stacked_state(plans, params)
         settled, _ = batch_physics.simulate_batch(batch, heights, params, config.horizon)
         fell = np.any(physics.displacement(batch, settled, params) > params.fall_threshold, 1)
         for row, (slot, wanted, plan) in enumerate(chosen):
@@ -229,7 +203,10 @@ def draw_towers(
 
 
 def make_shard(config: DatasetConfig, index: int) -> dict[str, np.ndarray]:
-    """The towers of shard ``index``: arrays named in ``ARRAY_NAMES`` with leading axis N."""
+    """The towers of shard ``index`` as stored: ``ARRAY_NAMES`` with leading axis N, masks packed.
+
+    :func:`decode` of the result holds the arrays :func:`load_dataset` returns.
+    """
     rng = np.random.default_rng([config.seed, index])
     count = min(config.shard_size, config.n_towers - index * config.shard_size)
     p, k = config.params, config.max_blocks
@@ -252,16 +229,33 @@ def make_shard(config: DatasetConfig, index: int) -> dict[str, np.ndarray]:
     return {name: out[name] for name in ARRAY_NAMES}
 
 
+def decode(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Arrays of a shard as stored -> as used: RGB images and (N, k, size, size) bool masks.
+
+    Shards store hard images as (N, size, size) palette indices (:func:`image.palette_labels`,
+    a third of the bytes of RGB) and masks bit-packed along rows (``np.packbits``, an eighth):
+    deflating them costs that much less. Soft initial images are stored as RGB.
+    """
+    out = dict(arrays)
+    for name in ("image", "final_image"):
+        if out[name].ndim == 3:
+            out[name] = image.colourise(out[name])
+    size = out["image"].shape[2]
+    out["masks"] = np.unpackbits(out["masks"], axis=-1, count=size).view(bool)
+    return out
+
+
 def _images(arrays: dict[str, np.ndarray], config: DatasetConfig) -> dict[str, np.ndarray]:
-    """Initial images, final frames and per-colour final masks of a shard, in one pass."""
+    """Initial images, final frames and per-colour final masks of a shard, as stored."""
     present = np.arange(config.max_blocks) < arrays["n_blocks"][:, None]
     colours = np.maximum(arrays["colours"], 0)
     start, end, masks = image.render_towers(
         arrays["initial"], arrays["final"], present, colours, config.params, config.softness
     )
-    by_colour = np.zeros_like(masks)
+    packed = np.packbits(masks, axis=-1)
+    by_colour = np.zeros_like(packed)
     towers, levels = np.nonzero(present)
-    by_colour[towers, colours[towers, levels]] = masks[towers, levels]
+    by_colour[towers, colours[towers, levels]] = packed[towers, levels]
     return {"image": start, "final_image": end, "masks": by_colour}
 
 
@@ -276,15 +270,9 @@ def generate(config: DatasetConfig, directory: str | Path, log: Any = print) -> 
     Complete shards already there (from an interrupted run with the same config) are kept;
     missing, truncated or corrupt ones are regenerated. A folder of another config is an error.
     """
+    options = {"num_workers": config.workers, "fingerprint_ignore": FINGERPRINT_IGNORE}
     return shards.write_shards(
-        directory,
-        make_shard,
-        config,
-        config.n_shards,
-        kind=KIND,
-        num_workers=config.workers,
-        fingerprint_ignore=FINGERPRINT_IGNORE,
-        log=log,
+        directory, make_shard, config, config.n_shards, kind=KIND, **options, log=log
     )
 
 
@@ -310,4 +298,4 @@ def load_dataset(
     if block_counts is not None:
         keep = np.isin(data["n_blocks"], block_counts)
         data = {name: array[keep] for name, array in data.items()}
-    return data
+    return decode(data)

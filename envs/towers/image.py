@@ -223,12 +223,56 @@ def render_state(
     """
     poses = np.asarray(state)[..., :3]
     if softness > 0:
-        if np.any(poses[..., 2]):
-            masks = block_masks(poses, params, size, softness=softness)
-        else:  # upright: the same sigmoids of |dx| and |dy|, on rows and columns only
-            masks = upright_masks(poses[..., :2], params, size, softness=softness)
+        if not np.any(poses[..., 2]):
+            return _soft_upright(poses[..., :2], params, size, colours, softness)
+        masks = block_masks(poses, params, size, softness=softness)
         return np.round(255.0 * compose(masks, params, size, colours=colours)).astype(np.uint8)
     return paint(occupancy(poses, params, size), params, size, colours)
+
+
+def _soft_upright(
+    centres: np.ndarray, params: Params, size: int | None, colours: Any, softness: float
+) -> np.ndarray:
+    """``compose(upright_masks(centres, ...))`` as uint8, bit for bit, blending windows only.
+
+    A sigmoid edge is exactly 0 in float32 (``tanh`` rounds to -1) beyond ``20 * softness``
+    outside a block, and blending a 0 mask leaves a pixel's bits unchanged, so each block is
+    blended only on a ``width``-pixel window around it, with the same float operations as
+    :func:`compose` on the same mask values. A window clipped to the image still covers the
+    block's pixels in it. ~4x faster than blending whole images (``benchmarks/towers.py``).
+    """
+    size = params.image_size if size is None else size
+    centres = np.asarray(centres, dtype=np.float32)
+    lead, k = centres.shape[:-2], centres.shape[-2]
+    flat = centres.reshape(-1, k, 2)
+    index = np.arange(k) if colours is None else np.asarray(colours)[..., :k]
+    palette = np.asarray(BLOCK_COLOURS, np.float32)[np.broadcast_to(index, (*lead, k))] / 255.0
+    palette = palette.reshape(-1, k, 3)
+    step, half = params.view_size / size, 0.5 * params.block_size
+    reach = int(np.ceil((half + 20.0 * softness) / step)) + 2
+    width = min(2 * reach + 1, size)
+    px, py = pixel_centres(params, size)
+    canvas = np.empty((len(flat), size, size, 3), np.float32)
+    canvas[:] = compose(np.zeros((0, size, size), np.float32), params, size)  # table on white
+    windows = np.lib.stride_tricks.sliding_window_view(canvas, (width,) * 2, (1, 2), writeable=True)
+    offsets = np.arange(width)
+    sig = lambda z: 0.5 + 0.5 * np.tanh(z / (2 * softness))  # noqa: E731  (as upright_masks)
+    for i in range(k):
+        x, y = flat[:, i, 0], flat[:, i, 1]
+        column = np.round((x - params.view_left) / step - 0.5).astype(np.int64)
+        row = np.round(size - 0.5 - (y - params.view_bottom) / step).astype(np.int64)
+        seen = np.flatnonzero(
+            (np.abs(column - size / 2) < size / 2 + reach)
+            & (np.abs(row - size / 2) < size / 2 + reach)
+        )
+        left = np.clip(column[seen] - reach, 0, size - width)
+        top = np.clip(row[seen] - reach, 0, size - width)
+        along = sig(half - np.abs(px[0][left[:, None] + offsets] - x[seen, None]))
+        across = sig(half - np.abs(py[:, 0][top[:, None] + offsets] - y[seen, None]))
+        mask = (across[:, :, None] * along[:, None, :])[:, None]  # (b, 1, width, width)
+        patch = windows[seen, top, left]  # (b, 3, width, width)
+        windows[seen, top, left] = patch * (1 - mask) + mask * palette[seen, i, :, None, None]
+    return np.round(255.0 * canvas).astype(np.uint8).reshape(*lead, size, size, 3)
 
 
 def paint(
@@ -244,12 +288,36 @@ def paint(
     where masks overlap, the larger colour index wins. The result is uint8, written into
     ``out`` (a C-contiguous uint8 array of the result's shape) when given.
     """
+    return colourise(palette_labels(masks, params, size, colours), out)
+
+
+def palette_labels(
+    masks: np.ndarray, params: Params, size: int | None = None, colours: np.ndarray | None = None
+) -> np.ndarray:
+    """The image :func:`paint` draws, as (..., size, size) uint8 indices into its palette.
+
+    Index 0 is the background, 1 the table, ``2 + c`` block colour ``c``; :func:`colourise`
+    turns indices into RGB. A third the bytes of RGB, so three times cheaper to compress.
+    """
     k = masks.shape[-3]
     index = np.arange(k) if colours is None else np.asarray(colours)[..., :k]
-    levels = (2 + index).astype(np.uint8)[..., None, None]
-    labels = (masks * levels).max(axis=-3, initial=0)
+    levels = np.broadcast_to((2 + index).astype(np.uint8), (*masks.shape[:-3], k))
     table = _table_mask(params, params.image_size if size is None else size)
-    labels = np.where(labels > 0, labels, table.astype(np.uint8))
+    # Blocks' indices (>= 2) exceed the table's (1), so a running maximum over the levels,
+    # started from the table, lets the larger colour win and blocks cover the table.
+    labels = np.empty(masks.shape[:-3] + masks.shape[-2:], np.uint8)
+    labels[...] = table
+    level = np.empty_like(labels)
+    for i in range(k):
+        np.multiply(masks[..., i, :, :], levels[..., i, None, None], out=level)
+        np.maximum(labels, level, out=labels)
+    return labels
+
+
+def colourise(labels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """RGB (..., size, size, 3) uint8 of :func:`palette_labels` indices, into ``out`` if given."""
+    if labels.size and labels.max() >= len(_palette()):
+        raise ValueError(f"labels must be palette indices in [0, {len(_palette())})")
     if out is None:
         out = np.empty((*labels.shape, 3), np.uint8)
     if out.shape != (*labels.shape, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
@@ -279,23 +347,21 @@ def render_towers(
         softness: edge width of the initial images [block widths] (:func:`render_state`).
 
     Returns:
-        Initial images and final frames, each (m, size, size, 3) uint8, and the final hard
-        masks (m, k, size, size) bool, per level. Padding blocks are moved far outside the
-        view, where they cover no pixel and add exactly nothing, so every image equals
-        :func:`render_state` of its tower alone.
+        Initial images: (m, size, size) uint8 :func:`palette_labels` if ``softness`` is 0, else
+        (m, size, size, 3) uint8 RGB; final frames, (m, size, size) palette labels; and the
+        final hard masks (m, k, size, size) bool, per level. Padding blocks are moved far
+        outside the view, where they cover no pixel and add exactly nothing, so every image
+        (after :func:`colourise`) equals :func:`render_state` of its tower alone.
     """
     away = (100.0 * (params.view_size + abs(params.view_left) + abs(params.view_bottom)),) * 2
     start, end = np.array(initial)[..., :3], np.array(final)[..., :3]
     start[~present] = end[~present] = (*away, 0.0)
-    count, size = len(start), params.image_size
-    images = np.empty((count, size, size, 3), np.uint8)
     if softness > 0:
-        images[:] = render_state(start, params, colours=colours, softness=softness)
+        images = render_state(start, params, colours=colours, softness=softness)
     else:
-        paint(occupancy(start, params), params, colours=colours, out=images)
+        images = palette_labels(occupancy(start, params), params, colours=colours)
     masks = occupancy(end, params)
-    frames = paint(masks, params, colours=colours, out=np.empty_like(images))
-    return images, frames, masks
+    return images, palette_labels(masks, params, colours=colours), masks
 
 
 @functools.lru_cache(maxsize=1)

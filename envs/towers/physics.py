@@ -18,6 +18,9 @@ same future from the same state (the env, the dataset) build a fresh space and `
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 import pymunk
 
@@ -136,6 +139,27 @@ def stacked_state(offsets: np.ndarray, params: Params) -> np.ndarray:
     state[..., 0] = -0.5 * size + size * np.cumsum(offsets, axis=-1)
     state[..., 1] = (np.arange(k) + 0.5) * size
     return state
+
+
+def simulate_stack(offsets: np.ndarray, params: Params, horizon: float) -> dict[str, Any]:
+    """Releases the resting stack built from ``offsets`` (n,) alone and settles it.
+
+    Args:
+        offsets: (n,) placement offsets [block widths] (:func:`stacked_state`).
+        params: world constants.
+        horizon: longest simulated time [s] (replaces ``params.max_settle_time``).
+
+    Returns:
+        Dict with ``initial``/``final`` (n, 6) states, ``displacement`` (n,) [widths], ``fell``.
+    """
+    initial = stacked_state(offsets, params)
+    space = build_space(params)
+    set_state(space, initial, params)
+    settle(space, dataclasses.replace(params, max_settle_time=horizon))
+    final = get_state(space)
+    moved = displacement(initial, final, params)
+    fell = bool(np.any(moved > params.fall_threshold))
+    return {"initial": initial, "final": final, "displacement": moved, "fell": fell}
 
 
 def displacement(before: np.ndarray, after: np.ndarray, params: Params) -> np.ndarray:
