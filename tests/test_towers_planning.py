@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from envs.towers import image, planning, task
+from envs.towers import image, physics, planning, task
 from envs.towers.env import BlockTowerEnv
 from envs.towers.params import BLOCK_COLOURS, Params
 
@@ -92,3 +92,18 @@ def test_upright_masks_equal_block_masks_at_zero_angle():
         general = image.block_masks(state, PARAMS, softness=softness)
         fast = image.upright_masks(state[..., :2], PARAMS, softness=softness)
         np.testing.assert_allclose(fast, general, atol=1e-5)
+
+
+@pytest.mark.parametrize("softness", [0.0, 0.04])
+def test_judged_images_match_masked_compose_bit_for_bit(softness):
+    rng = np.random.default_rng(3)
+    offsets = rng.uniform(-0.6, 0.6, (5, 4))
+    config = planning.CEMConfig(softness=softness)
+    pushes, visible = planning.judged_layout(4, config.min_checked_blocks, config.margin)
+    centres = physics.stacked_state(offsets[:, None] + config.margin * pushes, PARAMS)[..., :2]
+    masks = image.upright_masks(centres, PARAMS, softness=softness) * visible[..., None, None]
+    if softness > 0:
+        reference = np.round(255.0 * image.compose(masks, PARAMS)).astype(np.uint8)
+    else:
+        reference = image.paint(masks > 0, PARAMS)
+    np.testing.assert_array_equal(planning.judged_images(offsets, PARAMS, config), reference)

@@ -78,15 +78,13 @@ def _tower_images(
 ) -> np.ndarray:
     """(..., S, S, 3) uint8 images of the resting stacks built from ``offsets`` (..., k).
 
-    ``visible`` (..., k) bool hides the blocks where it is False.
+    ``visible`` (..., k) bool hides the blocks where it is False (moved out of view, which
+    changes no bit: the same images as masking them out of ``image.compose``).
     """
-    centres = physics.stacked_state(offsets, params)[..., :2]
-    masks = image.upright_masks(centres, params, softness=softness)
+    state = physics.stacked_state(offsets, params)
     if visible is not None:
-        masks = masks * visible[..., None, None]
-    if softness <= 0:
-        return image.paint(masks > 0, params)
-    return np.round(255.0 * image.compose(masks, params)).astype(np.uint8)
+        state[~np.broadcast_to(visible, offsets.shape), :3] = image.away_pose(params)
+    return image.render_state(state, params, softness=softness)
 
 
 def judged_layout(n: int, min_checked_blocks: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
