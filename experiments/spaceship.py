@@ -71,9 +71,9 @@ class Config:
     """Smaller model budgets (fractions of the data, in collection order) for the curve."""
     n_envs: int = 64
     """Envs collected in parallel."""
-    timing_repeats: int = 20
-    """Single-env calls averaged to measure time per action (0: report the batched evaluation's
-    wall time per step instead, which skips one compile per row)."""
+    timing_repeats: int = 50
+    """Single-env calls timed to measure time per action, the median reported (0: report the
+    batched evaluation's wall time per step instead, which skips one compile per row)."""
     dynamics: dynamics_lib.DynamicsConfig = dynamics_lib.DynamicsConfig()
     """Forward model."""
     model_trainer: trainer.TrainerConfig = trainer.TrainerConfig(
@@ -125,16 +125,32 @@ class Config:
             raise ValueError(f"curve_fractions={self.curve_fractions}: each must be in (0, 1)")
 
 
-def seconds_per_action(policy, init_carry, env, repeats: int, key: jax.Array) -> float:
-    """Mean wall time of one compiled single-env policy call (compile excluded) [s]."""
+def seconds_per_action(
+    policy, init_carry, env, repeats: int, key: jax.Array, uses_state: bool = False
+) -> float:
+    """Median wall time of ``repeats`` compiled single-env policy calls, each timed alone [s].
+
+    The call takes what the policy acts on: its carry, the observation and a key, plus the env
+    state only when the policy reads it (``uses_state``; planning through the true dynamics).
+    Otherwise the state is fixed when the call is traced: passing its 9 arrays to every call
+    added ~65 us of dispatch on the 2-core CPU, against ~30 us for DISTGBP's whole network.
+    The compile and one warm-up call are excluded. The median, not the mean: a sub-millisecond
+    call on a shared CPU is now and then stalled by the OS, and one stall moved a mean of 20
+    calls by 2x.
+    """
     obs, state = env.reset(key, env.params)
-    act = jax.jit(policy)
-    keys = list(jax.random.split(key, repeats))
-    jax.block_until_ready(act(init_carry, obs, state, key))
-    start = time.perf_counter()
-    for k in keys:
-        jax.block_until_ready(act(init_carry, obs, state, k))
-    return (time.perf_counter() - start) / repeats
+    if uses_state:
+        act, args = jax.jit(policy), (init_carry, obs, state)
+    else:
+        act = jax.jit(lambda carry, obs, key: policy(carry, obs, state, key))
+        args = (init_carry, obs)
+    jax.block_until_ready(act(*args, key))
+    times = []
+    for k in jax.random.split(key, repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(act(*args, k))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def barrier_note(barrier: shaping.BarrierConfig) -> str:
@@ -209,15 +225,26 @@ class _Run:
         """Prints a phase line with the elapsed wall time."""
         print(f"[{time.perf_counter() - self._start:6.0f} s] {message}", flush=True)
 
-    def row(self, name: str, policy, init_carry, env_steps: int, n: int | None = None) -> Row:
-        """Evaluates a policy and times it for one env (batched time when timing_repeats=0)."""
+    def row(
+        self,
+        name: str,
+        policy,
+        init_carry,
+        env_steps: int,
+        n: int | None = None,
+        uses_state: bool = False,
+    ) -> Row:
+        """Evaluates a policy and times it for one env (batched time when timing_repeats=0).
+
+        ``uses_state``: the policy reads the env state (see :func:`seconds_per_action`).
+        """
         n = n or self.config.eval_episodes
         max_steps = self.config.eval_max_steps
         result = evaluate_jax(self.env, policy, n, self.key(), max_steps, init_carry)
         seconds = result.seconds_per_action
         if self.config.timing_repeats > 0:
             seconds = seconds_per_action(
-                policy, init_carry, self.env, self.config.timing_repeats, self.key()
+                policy, init_carry, self.env, self.config.timing_repeats, self.key(), uses_state
             )
         self.log(f"{name}: {result.mean:.1f} [{result.ci95_low:.1f}, {result.ci95_high:.1f}]")
         return Row(name, result, seconds, env_steps)
@@ -240,8 +267,15 @@ def run_a2c(run: _Run, run_dir: Path) -> tuple[Row, list, a2c_lib.A2CConfig]:
     return run.row("A2C", policy, None, trained.env_steps), curve, a2c_config
 
 
-def run_model_based(run: _Run, model, params, budget: int, n: int | None = None) -> tuple:
-    """GBP and DISTGBP through a model trained on ``budget`` env steps: (rows, distill result)."""
+def run_model_based(
+    run: _Run, model, params, buffer_obs: np.ndarray, n: int | None = None
+) -> tuple:
+    """GBP and DISTGBP through a model; returns (rows, distill result).
+
+    ``buffer_obs`` (N, obs_dim) are the observations of the model's dataset, one per env step of
+    its budget; DISTGBP labels them with GBP (no new env steps).
+    """
+    budget = len(buffer_obs)
     config, relax = run.config, run.relax
     step = planner_step(config, model)
     gbp_policy = gbp_lib.make_policy(config.gbp, relax, step, params)
@@ -256,6 +290,7 @@ def run_model_based(run: _Run, model, params, budget: int, n: int | None = None)
         params,
         run.key(),
         log=_quiet,
+        buffer_obs=buffer_obs,
     )
     student = result.student.policy(result.params)
     dist_row = run.row("DISTGBP", student, np.zeros(()), budget + result.env_steps, n)
@@ -280,10 +315,10 @@ def main(config: Config) -> Path:
         budget = int(fraction * len(data.obs))
         part = data_lib.take(data, slice(0, budget))
         small = model.fit(part, config.model_trainer, run.key(), log=_quiet).params
-        small_rows, _ = run_model_based(run, model, small, budget, config.curve_episodes)
+        small_rows, _ = run_model_based(run, model, small, part.obs, config.curve_episodes)
         for row in small_rows:
             curve[row.name].append((row.env_steps, row.result.mean))
-    model_rows, student = run_model_based(run, model, params, len(data.obs))
+    model_rows, student = run_model_based(run, model, params, data.obs)
     rows += model_rows
     for row in model_rows:
         curve[row.name].append((row.env_steps, row.result.mean))
@@ -300,7 +335,7 @@ def main(config: Config) -> Path:
         done_fn=oracle.done_fn,
     )
     true_plan0 = gbp_lib.init_plan(config.gbp_true, relax)
-    rows.append(run.row("GBP (true dynamics)", true_policy, true_plan0, 0))
+    rows.append(run.row("GBP (true dynamics)", true_policy, true_plan0, 0, uses_state=True))
 
     checkpoints.save_artifacts(
         run_dir,

@@ -75,6 +75,10 @@ def claims(rows: list[Row]) -> list[str]:
     beats = gbp_row.result.mean > a2c_row.result.mean and dist_row.result.mean > a2c_row.result.mean
     separated = min(gbp_row.result.ci95_low, dist_row.result.ci95_low) > a2c_row.result.ci95_high
     inside = dist_row.result.ci95_low <= gbp_row.result.mean <= dist_row.result.ci95_high
+    side = ""
+    if not inside:
+        side = "; DISTGBP above GBP" if dist_row.result.ci95_low > gbp_row.result.mean else ""
+        side = side or "; DISTGBP below GBP"
     speedup = gbp_row.seconds_per_action / max(dist_row.seconds_per_action, 1e-12)
     return [
         f"model-based ({gbp_row.env_steps:,} model steps) beats A2C ({a2c_row.env_steps:,} steps): "
@@ -82,7 +86,7 @@ def claims(rows: list[Row]) -> list[str]:
         f"A2C {a2c_row.result.mean:.1f}; 95% CIs separated: {'yes' if separated else 'no'})",
         f"DISTGBP matches GBP within its CI: {verdict(inside)} (GBP {gbp_row.result.mean:.1f}, "
         f"DISTGBP {dist_row.result.mean:.1f} [{dist_row.result.ci95_low:.1f}, "
-        f"{dist_row.result.ci95_high:.1f}])",
+        f"{dist_row.result.ci95_high:.1f}]{side})",
         f"DISTGBP acts >= 10x faster than GBP: {verdict(speedup >= 10)} ({speedup:.0f}x: "
         f"{gbp_row.seconds_per_action * 1e3:.2f} ms vs {dist_row.seconds_per_action * 1e3:.3f} ms)",
     ]

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 
 import agents.a2c as a2c
+from agents.common.evaluate import EvalResult
 from envs.jax_env import make_jax_env
 from experiments import io
 from experiments import spaceship as sp
+from experiments.spaceship_report import Row, claims
 from planners import cem, checkpoints, distill, gbp, relax
 from world_models import dynamics, trainer
 from world_models.data import Transitions
@@ -135,3 +137,37 @@ def test_saved_artifacts_load_as_host_policies(tmp_path):
     (tmp_path / checkpoints.MODEL).write_bytes(b"garbage")
     with pytest.raises(io.CheckpointError, match="magic"):
         checkpoints.load_policy(tmp_path, "gbp")  # (the slow tests load "gbp" from a real run)
+
+
+@pytest.mark.parametrize("uses_state", [False, True])
+def test_seconds_per_action_times_single_compiled_calls(uses_state):
+    env = make_jax_env("worldplan/Spaceship-v0", action_mode="continuous")
+
+    def policy(carry, obs, state, key):
+        return jax.numpy.tanh(obs[:2] + state.position), carry
+
+    seconds = sp.seconds_per_action(policy, np.zeros(()), env, 5, jax.random.key(0), uses_state)
+    assert np.isfinite(seconds) and 0 < seconds < 0.5
+
+
+def _row(name, mean, half_width, seconds, steps):
+    result = EvalResult(mean, mean - half_width, mean + half_width, np.zeros(3), np.zeros(3), 0.0)
+    return Row(name, result, seconds, steps)
+
+
+@pytest.mark.parametrize(
+    "distgbp_mean, expected",
+    [(30.0, "held (GBP 31.0"), (38.0, "NOT held (GBP 31.0"), (20.0, "NOT held (GBP 31.0")],
+)
+def test_claims_say_which_side_of_gbp_distgbp_falls(distgbp_mean, expected):
+    rows = [
+        _row("A2C", 10.0, 3.0, 1e-4, 3_800_000),
+        _row("GBP", 31.0, 3.0, 2e-3, 800_000),
+        _row("DISTGBP", distgbp_mean, 3.0, 1e-4, 800_000),
+    ]
+    beats, matches, faster = claims(rows)
+    assert beats.split(": ")[1].startswith("held")
+    assert expected in matches
+    side = {30.0: "[27.0, 33.0])", 38.0: "; DISTGBP above GBP)", 20.0: "; DISTGBP below GBP)"}
+    assert matches.endswith(side[distgbp_mean])
+    assert "held (20x" in faster

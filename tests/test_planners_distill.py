@@ -1,0 +1,94 @@
+"""DISTGBP's data stages: the model's buffer labelled by GBP and DAgger in the learned model."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from planners import distill, gbp, relax
+from world_models import trainer
+
+GOAL = jnp.asarray([0.5, -0.3])
+
+
+def _toward_goal(model_params, obs, action):
+    """A 2-D point moved by 0.2 * action; reward -squared distance to GOAL."""
+    next_obs = obs + model_params * action
+    return next_obs, -jnp.sum((next_obs - GOAL) ** 2)
+
+
+def _doubling(model_params, obs, action):
+    return obs * model_params + 0.0 * jnp.sum(action), jnp.zeros(())
+
+
+def test_imagine_keeps_finite_states_within_the_widened_reference_range():
+    student = distill.DistilledPolicy(relax.Continuous(2), 2, (4,))
+    params = student.init(jax.random.key(0), np.zeros((4, 2), np.float32))
+    starts = np.array([[0.1, 0.1], [0.4, -0.4], [np.nan, 0.0]], np.float32)
+    reference = np.array([[-1.0, -1.0], [1.0, 1.0]], np.float32)  # widened to [-2, 2]
+    visited = distill.imagine(student, params, _doubling, 2.0, starts, 3, reference)
+    # 0.2, 0.4, 0.8 from the first start; 0.8, 1.6 (3.2 leaves the range) from the second.
+    np.testing.assert_allclose(
+        visited, [[0.2, 0.2], [0.4, 0.4], [0.8, 0.8], [0.8, -0.8], [1.6, -1.6]], rtol=1e-6
+    )
+
+
+def test_distill_from_buffer_and_imagined_dagger_takes_no_env_steps_and_learns():
+    config = distill.DistillConfig(
+        hidden_sizes=(32,),
+        expert_steps=0,
+        buffer_states=300,
+        dagger_rounds=2,
+        imagined_starts=50,
+        imagined_horizon=4,
+        label_chunk=200,
+    )
+    planner = gbp.GBPConfig(horizon=3, n_iterations=15, n_restarts=1, learning_rate=0.3)
+    buffer = np.random.default_rng(0).uniform(-1, 1, (400, 2)).astype(np.float32)
+    result = distill.distill(
+        config,
+        trainer.TrainerConfig(batch_size=32, max_epochs=30, patience=30),
+        None,  # no env: neither expert rollouts nor env DAgger are asked for
+        relax.Continuous(2),
+        planner,
+        _toward_goal,
+        0.2,
+        jax.random.key(0),
+        log=None,
+        buffer_obs=buffer,
+    )
+    assert result.env_steps == 0
+    examples = [h["examples"] for h in result.history]
+    assert examples[0] == 300 and examples[0] < examples[1] < examples[2] <= 300 + 2 * 200
+    # The student steers toward the goal from held-out points, as GBP does.
+    test_obs = np.random.default_rng(1).uniform(-1, 1, (64, 2)).astype(np.float32)
+    far = np.linalg.norm(test_obs - np.asarray(GOAL), axis=1) > 0.4
+    actions = np.asarray(jax.vmap(result.student.act, (None, 0))(result.params, test_obs))
+    direction = np.asarray(GOAL) - test_obs
+    cosine = np.sum(actions * direction, 1) / (
+        np.linalg.norm(actions, axis=1) * np.linalg.norm(direction, axis=1) + 1e-8
+    )
+    assert np.mean(cosine[far]) > 0.9
+
+
+def test_distill_without_expert_or_buffer_is_refused():
+    with pytest.raises(ValueError, match="nothing to learn from"):
+        distill.distill(
+            distill.DistillConfig(expert_steps=0),
+            trainer.TrainerConfig(),
+            None,
+            relax.Continuous(2),
+            gbp.GBPConfig(horizon=2, n_iterations=1, n_restarts=1),
+            _toward_goal,
+            0.2,
+            jax.random.key(0),
+            log=None,
+        )
+
+
+@pytest.mark.parametrize(
+    "field, value", [("dagger_steps", 10), ("expert_steps", -1), ("imagined_horizon", 0)]
+)
+def test_distill_config_rejects_bad_budgets(field, value):
+    with pytest.raises(ValueError, match=field):
+        distill.DistillConfig(n_envs=50, **{field: value})
