@@ -35,6 +35,7 @@ import numpy as np
 
 from planners import gbp
 from planners import relax as relax_lib
+from planners.labels import Labelled, gbp_labelled, imagine, join, make_labeller
 from world_models import data as data_lib
 from world_models import trainer
 
@@ -89,15 +90,6 @@ class _Net(nn.Module):
         for width in self.hidden_sizes:
             x = nn.silu(nn.Dense(width)(x))
         return nn.Dense(self.out_size)(x)
-
-
-class Labelled(NamedTuple):
-    """Imitation data: observations and GBP's model action vectors."""
-
-    obs: Any
-    """(N, obs_dim) float32."""
-    target: Any
-    """(N, action_dim) float32 model action of GBP's first action (one-hot for discrete)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,36 +149,6 @@ def _policy_step(model: DistilledPolicy, params: Any, carry: Any, obs: Any, stat
     return model.act(params, obs), carry
 
 
-def label(
-    planner: Any,
-    model_params: Any,
-    gbp_config: gbp.GBPConfig,
-    relax: relax_lib.Relaxation,
-    obs: np.ndarray,
-    key: jax.Array,
-    chunk: int,
-) -> np.ndarray:
-    """GBP's first action (model action vector (N, A)) for each observation, cold-start plans.
-
-    ``planner`` is ``jax.jit(jax.vmap(plan, in_axes=(None, 0, None, 0)))`` as built by
-    :func:`make_labeller`.
-    """
-    out = []
-    plan0 = gbp.init_plan(gbp_config, relax)
-    for start in range(0, len(obs), chunk):
-        batch = jnp.asarray(obs[start : start + chunk])
-        keys = jax.random.split(jax.random.fold_in(key, start), len(batch))
-        result = planner(model_params, batch, plan0, keys)
-        out.append(np.asarray(jax.vmap(relax.hard_vector)(result.plan[:, 0])))
-    return np.concatenate(out)
-
-
-def make_labeller(gbp_config: gbp.GBPConfig, relax: relax_lib.Relaxation, model_step: Any):
-    """The batched GBP used by :func:`label`: ``(model_params, obs (B, D), plan0, keys (B,))``."""
-    plan = functools.partial(gbp.plan, gbp_config, relax, model_step)
-    return jax.jit(jax.vmap(plan, in_axes=(None, 0, None, 0)))
-
-
 class DistillResult(NamedTuple):
     """What :func:`distill` returns."""
 
@@ -198,62 +160,6 @@ class DistillResult(NamedTuple):
     """Env steps taken by the GBP rollouts and the DAgger rollouts (not the model's budget)."""
     history: list[dict]
     """One dict per round: examples, validation loss and simplex agreement with GBP."""
-
-
-def _join(parts: list[Labelled]) -> Labelled:
-    return Labelled(*(np.concatenate(column) for column in zip(*parts, strict=True)))
-
-
-def _rollout(student: DistilledPolicy, model_step: Any, horizon: int, params, model_params, obs):
-    def body(obs, _):
-        next_obs, _ = model_step(
-            model_params, obs, student.relax.relaxed(student.params_z(params, obs))
-        )
-        return next_obs, next_obs
-
-    return jax.lax.scan(body, obs, None, length=horizon)[1]
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _rollouts(student, model_step, horizon, params, model_params, starts):
-    return jax.vmap(_rollout, in_axes=(None, None, None, None, None, 0))(
-        student, model_step, horizon, params, model_params, starts
-    )
-
-
-def imagine(
-    student: DistilledPolicy,
-    params: Any,
-    model_step: gbp.ModelStep,
-    model_params: Any,
-    starts: np.ndarray,
-    horizon: int,
-    reference: np.ndarray,
-) -> np.ndarray:
-    """States the policy visits when rolled out in the learned model (no env steps).
-
-    Args:
-        student: the policy network.
-        params: its params.
-        model_step: ``(model_params, obs, action) -> (next_obs, reward)``.
-        model_params: the learned model's params.
-        starts: (N, D) start observations.
-        horizon: steps per rollout.
-        reference: (M, D) observations that bound plausible states: a visited state is kept only
-            if it is finite and each entry lies within the reference's range widened by half of
-            it on either side (a learned model can drift far out of its data in a few steps).
-
-    Returns:
-        (K, D) float32 visited states, K <= N * horizon.
-    """
-    visited = np.asarray(
-        _rollouts(student, model_step, horizon, params, model_params, jnp.asarray(starts))
-    ).reshape(-1, starts.shape[-1])
-    low, high = np.min(reference, 0), np.max(reference, 0)
-    span = 0.5 * (high - low)
-    keep = np.all(np.isfinite(visited), -1)
-    keep &= np.all((visited >= low - span) & (visited <= high + span), -1)
-    return visited[keep]
 
 
 def distill(
@@ -287,75 +193,26 @@ def distill(
         A :class:`DistillResult`.
     """
     expert_key, init_key, dagger_key, buffer_key = jax.random.split(key, 4)
-    labeller = make_labeller(gbp_config, relax, model_step)
-
-    def labelled_by_gbp(obs: np.ndarray, label_key: jax.Array) -> Labelled:
-        targets = label(
-            labeller, model_params, gbp_config, relax, obs, label_key, config.label_chunk
-        )
-        return Labelled(np.asarray(obs, np.float32), targets)
-
-    parts, env_steps = [], 0
-    if config.expert_steps > 0:
-        teacher = gbp.make_policy(gbp_config, relax, model_step, model_params)
-        collected = data_lib.collect(
-            env,
-            teacher,
-            gbp.init_plan(gbp_config, relax),
-            relax,
-            config.expert_steps,
-            expert_key,
-            config.n_envs,
-        )
-        parts.append(Labelled(collected.data.obs, collected.data.action))
-        env_steps += collected.env_steps
-    if buffer_obs is not None and config.buffer_states > 0 and len(buffer_obs) > 0:
-        n = min(config.buffer_states, len(buffer_obs))
-        rows = np.linspace(0, len(buffer_obs) - 1, n).round().astype(int)
-        parts.append(labelled_by_gbp(np.asarray(buffer_obs)[rows], buffer_key))
-    if not parts:
-        raise ValueError(
-            "distill has nothing to learn from: expert_steps=0 and no buffer_obs "
-            f"(buffer_states={config.buffer_states})"
-        )
-    labelled = _join(parts)
+    teacher = _Teacher(
+        gbp_config,
+        relax,
+        model_step,
+        model_params,
+        make_labeller(gbp_config, relax, model_step),
+        config.label_chunk,
+    )
+    labelled, env_steps = _first_set(config, env, teacher, buffer_obs, (expert_key, buffer_key))
     student = DistilledPolicy(relax, labelled.obs.shape[1], config.hidden_sizes)
     params = student.init(init_key, labelled.obs)
     rng = np.random.default_rng(int(jax.random.randint(dagger_key, (), 0, 2**31 - 1)))
     history = []
     for round_index in range(config.dagger_rounds + 1):
         if round_index > 0:
-            collect_key, label_key, imagine_key = jax.random.split(
-                jax.random.fold_in(dagger_key, round_index), 3
+            round_key = jax.random.fold_in(dagger_key, round_index)
+            new, steps = _dagger_round(
+                config, env, teacher, student, params, labelled, rng, round_key
             )
-            new = []
-            if config.dagger_steps > 0:
-                visited = data_lib.collect(
-                    env,
-                    student.policy(params),
-                    jnp.zeros(()),
-                    relax,
-                    config.dagger_steps,
-                    collect_key,
-                    config.n_envs,
-                )
-                env_steps += visited.env_steps
-                new.append(labelled_by_gbp(visited.data.obs, label_key))
-            if config.imagined_starts > 0:
-                n = min(config.imagined_starts, len(labelled.obs))
-                starts = labelled.obs[rng.choice(len(labelled.obs), n, replace=False)]
-                states = imagine(
-                    student,
-                    params,
-                    model_step,
-                    model_params,
-                    starts,
-                    config.imagined_horizon,
-                    labelled.obs,
-                )
-                if len(states):
-                    new.append(labelled_by_gbp(states, imagine_key))
-            labelled = _join([labelled, *new])
+            labelled, env_steps = join([labelled, *new]), env_steps + steps
         train = Labelled(jnp.asarray(labelled.obs), jnp.asarray(labelled.target))
         fit = trainer.fit(student.loss, params, train, trainer_config, log=log)
         params = fit.params
@@ -369,3 +226,96 @@ def distill(
             }
         )
     return DistillResult(student, params, env_steps, history)
+
+
+class _Teacher(NamedTuple):
+    """GBP through the learned model, the labeller of every stage."""
+
+    config: gbp.GBPConfig
+    relax: relax_lib.Relaxation
+    model_step: gbp.ModelStep
+    model_params: Any
+    labeller: Any
+    chunk: int
+
+    def labelled(self, obs: np.ndarray, key: jax.Array) -> Labelled:
+        """``obs`` (N, D) with GBP's cold-start first actions."""
+        args = (self.labeller, self.model_params, self.config, self.relax, self.chunk)
+        return gbp_labelled(*args, obs, key)
+
+
+def _first_set(
+    config: DistillConfig, env: Any, teacher: _Teacher, buffer_obs: Any, keys: tuple
+) -> tuple[Labelled, int]:
+    """GBP's env rollouts (executed actions) and the labelled buffer: (examples, env steps).
+
+    ``keys``: the rollouts' key and the labels' key.
+    """
+    expert_key, buffer_key = keys
+    parts, env_steps = [], 0
+    if config.expert_steps > 0:
+        collected = data_lib.collect(
+            env,
+            gbp.make_policy(
+                teacher.config, teacher.relax, teacher.model_step, teacher.model_params
+            ),
+            gbp.init_plan(teacher.config, teacher.relax),
+            teacher.relax,
+            config.expert_steps,
+            expert_key,
+            config.n_envs,
+        )
+        parts.append(Labelled(collected.data.obs, collected.data.action))
+        env_steps += collected.env_steps
+    if buffer_obs is not None and config.buffer_states > 0 and len(buffer_obs) > 0:
+        n = min(config.buffer_states, len(buffer_obs))
+        rows = np.linspace(0, len(buffer_obs) - 1, n).round().astype(int)
+        parts.append(teacher.labelled(np.asarray(buffer_obs)[rows], buffer_key))
+    if not parts:
+        raise ValueError(
+            "distill has nothing to learn from: expert_steps=0 and no buffer_obs "
+            f"(buffer_states={config.buffer_states})"
+        )
+    return join(parts), env_steps
+
+
+def _dagger_round(
+    config: DistillConfig,
+    env: Any,
+    teacher: _Teacher,
+    student: DistilledPolicy,
+    params: Any,
+    labelled: Labelled,
+    rng: np.random.Generator,
+    key: jax.Array,
+) -> tuple[list[Labelled], int]:
+    """States the student visits in the env and in the model, labelled: (parts, env steps)."""
+    collect_key, label_key, imagine_key = jax.random.split(key, 3)
+    new, env_steps = [], 0
+    if config.dagger_steps > 0:
+        visited = data_lib.collect(
+            env,
+            student.policy(params),
+            jnp.zeros(()),
+            teacher.relax,
+            config.dagger_steps,
+            collect_key,
+            config.n_envs,
+        )
+        env_steps += visited.env_steps
+        new.append(teacher.labelled(visited.data.obs, label_key))
+    if config.imagined_starts > 0:
+        n = min(config.imagined_starts, len(labelled.obs))
+        starts = labelled.obs[rng.choice(len(labelled.obs), n, replace=False)]
+        states = imagine(
+            student,
+            params,
+            teacher.model_step,
+            teacher.model_params,
+            starts,
+            config.imagined_horizon,
+            labelled.obs,
+        )
+        if len(states):
+            new.append(teacher.labelled(states, imagine_key))
+    return new, env_steps

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from planners import distill, gbp, relax
+from planners import distill, gbp, labels, relax
 from world_models import trainer
 
 GOAL = jnp.asarray([0.5, -0.3])
@@ -26,7 +26,7 @@ def test_imagine_keeps_finite_states_within_the_widened_reference_range():
     params = student.init(jax.random.key(0), np.zeros((4, 2), np.float32))
     starts = np.array([[0.1, 0.1], [0.4, -0.4], [np.nan, 0.0]], np.float32)
     reference = np.array([[-1.0, -1.0], [1.0, 1.0]], np.float32)  # widened to [-2, 2]
-    visited = distill.imagine(student, params, _doubling, 2.0, starts, 3, reference)
+    visited = labels.imagine(student, params, _doubling, 2.0, starts, 3, reference)
     # 0.2, 0.4, 0.8 from the first start; 0.8, 1.6 (3.2 leaves the range) from the second.
     np.testing.assert_allclose(
         visited, [[0.2, 0.2], [0.4, 0.4], [0.8, 0.8], [0.8, -0.8], [1.6, -1.6]], rtol=1e-6

@@ -1,0 +1,128 @@
+"""GBP's labels for DISTGBP: batched cold-start plans, and states imagined in a learned model.
+
+:func:`label` runs GBP from each of many observations at once (one jitted, vmapped plan per
+chunk) and keeps the first action; :func:`imagine` rolls a policy network out in the learned
+model, so DAgger (Ross et al. 2011) can show the student its own mistakes without env steps.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from planners import gbp
+from planners import relax as relax_lib
+
+
+class Labelled(NamedTuple):
+    """Imitation data: observations and GBP's model action vectors."""
+
+    obs: Any
+    """(N, obs_dim) float32."""
+    target: Any
+    """(N, action_dim) float32 model action of GBP's first action (one-hot for discrete)."""
+
+
+def label(
+    planner: Any,
+    model_params: Any,
+    gbp_config: gbp.GBPConfig,
+    relax: relax_lib.Relaxation,
+    obs: np.ndarray,
+    key: jax.Array,
+    chunk: int,
+) -> np.ndarray:
+    """GBP's first action (model action vector (N, A)) for each observation, cold-start plans.
+
+    ``planner`` is ``jax.jit(jax.vmap(plan, in_axes=(None, 0, None, 0)))`` as built by
+    :func:`make_labeller`.
+    """
+    out = []
+    plan0 = gbp.init_plan(gbp_config, relax)
+    for start in range(0, len(obs), chunk):
+        batch = jnp.asarray(obs[start : start + chunk])
+        keys = jax.random.split(jax.random.fold_in(key, start), len(batch))
+        result = planner(model_params, batch, plan0, keys)
+        out.append(np.asarray(jax.vmap(relax.hard_vector)(result.plan[:, 0])))
+    return np.concatenate(out)
+
+
+def make_labeller(gbp_config: gbp.GBPConfig, relax: relax_lib.Relaxation, model_step: Any):
+    """The batched GBP used by :func:`label`: ``(model_params, obs (B, D), plan0, keys (B,))``."""
+    plan = functools.partial(gbp.plan, gbp_config, relax, model_step)
+    return jax.jit(jax.vmap(plan, in_axes=(None, 0, None, 0)))
+
+
+def gbp_labelled(
+    labeller: Any,
+    model_params: Any,
+    gbp_config: gbp.GBPConfig,
+    relax: relax_lib.Relaxation,
+    chunk: int,
+    obs: np.ndarray,
+    key: jax.Array,
+) -> Labelled:
+    """``obs`` (N, D) with GBP's cold-start first actions as targets (see :func:`label`)."""
+    targets = label(labeller, model_params, gbp_config, relax, obs, key, chunk)
+    return Labelled(np.asarray(obs, np.float32), targets)
+
+
+def join(parts: list[Labelled]) -> Labelled:
+    """The parts' examples, concatenated in order."""
+    return Labelled(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def _rollout(student: Any, model_step: Any, horizon: int, params, model_params, obs):
+    def body(obs, _):
+        next_obs, _ = model_step(
+            model_params, obs, student.relax.relaxed(student.params_z(params, obs))
+        )
+        return next_obs, next_obs
+
+    return jax.lax.scan(body, obs, None, length=horizon)[1]
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _rollouts(student, model_step, horizon, params, model_params, starts):
+    return jax.vmap(_rollout, in_axes=(None, None, None, None, None, 0))(
+        student, model_step, horizon, params, model_params, starts
+    )
+
+
+def imagine(
+    student: Any,
+    params: Any,
+    model_step: gbp.ModelStep,
+    model_params: Any,
+    starts: np.ndarray,
+    horizon: int,
+    reference: np.ndarray,
+) -> np.ndarray:
+    """States the policy visits when rolled out in the learned model (no env steps).
+
+    Args:
+        student: the policy network (a ``DistilledPolicy``: ``relax`` and ``params_z``).
+        params: its params.
+        model_step: ``(model_params, obs, action) -> (next_obs, reward)``.
+        model_params: the learned model's params.
+        starts: (N, D) start observations.
+        horizon: steps per rollout.
+        reference: (M, D) observations that bound plausible states: a visited state is kept only
+            if it is finite and each entry lies within the reference's range widened by half of
+            it on either side (a learned model can drift far out of its data in a few steps).
+
+    Returns:
+        (K, D) float32 visited states, K <= N * horizon.
+    """
+    visited = np.asarray(
+        _rollouts(student, model_step, horizon, params, model_params, jnp.asarray(starts))
+    ).reshape(-1, starts.shape[-1])
+    low, high = np.min(reference, 0), np.max(reference, 0)
+    span = 0.5 * (high - low)
+    keep = np.all(np.isfinite(visited), -1)
+    keep &= np.all((visited >= low - span) & (visited <= high + span), -1)
+    return visited[keep]
