@@ -267,10 +267,18 @@ def _first_set(
         )
         parts.append(Labelled(collected.data.obs, collected.data.action))
         env_steps += collected.env_steps
+    if buffer_obs is not None:
+        buffer_obs = np.asarray(buffer_obs, np.float32)
+        if buffer_obs.ndim != 2 or not np.all(np.isfinite(buffer_obs)):
+            raise ValueError(
+                f"buffer_obs: expected finite (N, obs_dim) observations, got shape "
+                f"{buffer_obs.shape} with {np.size(buffer_obs) - np.isfinite(buffer_obs).sum()} "
+                "non-finite entries"
+            )
     if buffer_obs is not None and config.buffer_states > 0 and len(buffer_obs) > 0:
         n = min(config.buffer_states, len(buffer_obs))
         rows = np.linspace(0, len(buffer_obs) - 1, n).round().astype(int)
-        parts.append(teacher.labelled(np.asarray(buffer_obs)[rows], buffer_key))
+        parts.append(teacher.labelled(buffer_obs[rows], buffer_key))
     if not parts:
         raise ValueError(
             "distill has nothing to learn from: expert_steps=0 and no buffer_obs "

@@ -71,8 +71,16 @@ def test_distill_from_buffer_and_imagined_dagger_takes_no_env_steps_and_learns()
     assert np.mean(cosine[far]) > 0.9
 
 
-def test_distill_without_expert_or_buffer_is_refused():
-    with pytest.raises(ValueError, match="nothing to learn from"):
+@pytest.mark.parametrize(
+    "buffer, message",
+    [
+        (None, "nothing to learn from"),
+        (np.zeros(5, np.float32), "buffer_obs: expected finite"),
+        (np.full((4, 2), np.nan, np.float32), "8 non-finite"),
+    ],
+)
+def test_distill_refuses_missing_or_bad_data(buffer, message):
+    with pytest.raises(ValueError, match=message):
         distill.distill(
             distill.DistillConfig(expert_steps=0),
             trainer.TrainerConfig(),
@@ -83,6 +91,7 @@ def test_distill_without_expert_or_buffer_is_refused():
             0.2,
             jax.random.key(0),
             log=None,
+            buffer_obs=buffer,
         )
 
 
