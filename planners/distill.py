@@ -179,7 +179,8 @@ def distill(
     Args:
         config: distillation settings.
         trainer_config: settings of the shared trainer for the policy network.
-        env: the :class:`envs.jax_env.JaxEnv` to collect states in.
+        env: the :class:`envs.jax_env.JaxEnv` to collect states in (unused, and may be None,
+            when ``config.expert_steps`` and ``config.dagger_steps`` are 0).
         relax: action relaxation matching the env's action mode.
         gbp_config: the teacher planner's settings.
         model_step: ``(model_params, obs, action) -> (next_obs, reward)``.

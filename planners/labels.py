@@ -39,15 +39,21 @@ def label(
     """GBP's first action (model action vector (N, A)) for each observation, cold-start plans.
 
     ``planner`` is ``jax.jit(jax.vmap(plan, in_axes=(None, 0, None, 0)))`` as built by
-    :func:`make_labeller`.
+    :func:`make_labeller`. A short last chunk is padded to ``chunk`` rows (its last row
+    repeated, the extra labels dropped), so every call has one shape and compiles once however
+    many states arrive.
     """
     out = []
     plan0 = gbp.init_plan(gbp_config, relax)
     for start in range(0, len(obs), chunk):
         batch = jnp.asarray(obs[start : start + chunk])
         keys = jax.random.split(jax.random.fold_in(key, start), len(batch))
+        n = len(batch)
+        if n < chunk and len(obs) > chunk:
+            batch = jnp.concatenate([batch, jnp.repeat(batch[-1:], chunk - n, axis=0)])
+            keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], chunk - n, axis=0)])
         result = planner(model_params, batch, plan0, keys)
-        out.append(np.asarray(jax.vmap(relax.hard_vector)(result.plan[:, 0])))
+        out.append(np.asarray(jax.vmap(relax.hard_vector)(result.plan[:n, 0])))
     return np.concatenate(out)
 
 
