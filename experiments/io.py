@@ -91,6 +91,59 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def read_settings(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads a run's JSON settings file (``config.json``, ``planners.json``) as a dict.
+
+    Raises:
+        CheckpointError: the file is missing or unreadable, is not valid JSON (e.g. cut short
+            by an interrupted write of an older version) or is not a JSON object; the message
+            names the file.
+    """
+    try:
+        settings = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"cannot read run settings {path}: {e}") from e
+    if not isinstance(settings, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, found {type(settings).__name__}")
+    return settings
+
+
+def settings_entry(settings: Mapping[str, Any], key: str, path: str | os.PathLike) -> Any:
+    """``settings[key]``, or :class:`CheckpointError` naming the file ``path`` and the key."""
+    try:
+        return settings[key]
+    except KeyError:
+        raise CheckpointError(
+            f"{path}: missing key {key!r} (found {sorted(map(str, settings))})"
+        ) from None
+
+
+def config_from_settings(cls: type, fields: Any, path: str | os.PathLike, key: str) -> Any:
+    """``cls(**fields)`` for the dataclass ``cls`` saved under ``key`` in settings file ``path``.
+
+    Raises:
+        CheckpointError: ``fields`` is not a JSON object, names a field that ``cls`` lacks, lacks
+            a field that has no default, or is refused by ``cls`` itself; the message names the
+            file, the key and the fields.
+    """
+    where = f"{path}: {key!r}"
+    if not isinstance(fields, Mapping):
+        raise CheckpointError(f"{where} should be a JSON object, found {type(fields).__name__}")
+    init = [f for f in dataclasses.fields(cls) if f.init]
+    no_default = dataclasses.MISSING
+    required = {f.name for f in init if f.default is no_default and f.default_factory is no_default}
+    unknown = sorted(set(fields) - {f.name for f in init})
+    missing = sorted(required - set(fields))
+    if unknown or missing:
+        problems = [f"unknown fields {unknown}"] if unknown else []
+        problems += [f"missing fields {missing}"] if missing else []
+        raise CheckpointError(f"{where} does not fit {cls.__name__}: {'; '.join(problems)}")
+    try:
+        return cls(**fields)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where} is not a valid {cls.__name__}: {e}") from e
+
+
 def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> Path:
     """Atomically writes a list of flat dicts as CSV (columns from the first row, in order)."""
     import io
@@ -149,13 +202,26 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Path:
 def make_run_dir(root: str | os.PathLike, name: str | None = None) -> Path:
     """Creates and returns ``root/<name>``, by default a timestamp like ``20261126-142501``.
 
-    An existing folder is reused (that is how ``--resume`` finds its checkpoint).
+    A folder given by ``name`` is reused if it exists (``experiments.stages.open_run`` then
+    resumes the run in it, or refuses to overwrite it). A timestamp folder is always new: it is
+    created exclusively, and a run started in the same second as another gets
+    ``20261126-142501-1``, ``-2``, ... instead of writing into the other run's folder.
     """
-    if name is None:
-        name = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path(root) / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    root = Path(root)
+    if name is not None:
+        path = root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, suffix = root / stamp, 0
+    while True:
+        try:
+            path.mkdir()  # exclusive: FileExistsError if another run took this name first
+            return path
+        except FileExistsError:
+            suffix += 1
+            path = root / f"{stamp}-{suffix}"
 
 
 def save_checkpoint(path: str | os.PathLike, tree: Any, meta: Mapping[str, Any]) -> Path:
@@ -210,7 +276,8 @@ def load_checkpoint(
 
     Raises:
         CheckpointError: missing or corrupt file, a header that does not match ``expect``, or
-            arrays whose structure or shapes differ from ``target``.
+            arrays whose structure, shapes or dtypes differ from ``target`` (a Python scalar
+            in either matches any dtype of its kind: bool, integer, floating or complex).
     """
     meta, body = _split_checkpoint(path)
     for key, value in (expect or {}).items():
@@ -223,7 +290,7 @@ def load_checkpoint(
         state = serialization.msgpack_restore(body)
     except Exception as e:
         raise CheckpointError(f"{path}: corrupt checkpoint body ({e})") from e
-    _check_shapes(serialization.to_state_dict(target), state, str(path), "")
+    _check_leaves(serialization.to_state_dict(target), state, str(path), "")
     try:
         tree = serialization.from_state_dict(target, state)
     except (ValueError, KeyError, TypeError) as e:
@@ -231,7 +298,12 @@ def load_checkpoint(
     return tree, meta
 
 
-def _check_shapes(expected: Any, got: Any, path: str, where: str) -> None:
+def _check_leaves(expected: Any, got: Any, path: str, where: str) -> None:
+    """Raises :class:`CheckpointError` where ``got`` differs from ``expected``.
+
+    Both are state dicts (:func:`flax.serialization.to_state_dict`); their structure, shapes and
+    dtypes are compared. ``where`` is the path of the current node, named in the error.
+    """
     if isinstance(expected, Mapping):
         if not isinstance(got, Mapping) or set(expected) != set(got):
             exp_keys = sorted(map(str, expected)) if isinstance(expected, Mapping) else None
@@ -241,7 +313,7 @@ def _check_shapes(expected: Any, got: Any, path: str, where: str) -> None:
                 f"found {got_keys}"
             )
         for k in expected:
-            _check_shapes(expected[k], got[k], path, f"{where}/{k}")
+            _check_leaves(expected[k], got[k], path, f"{where}/{k}")
         return
     exp_shape = np.shape(expected)
     got_shape = np.shape(got)
@@ -250,3 +322,51 @@ def _check_shapes(expected: Any, got: Any, path: str, where: str) -> None:
             f"{path}: array '{where}' has shape {got_shape} in the checkpoint, "
             f"but the model expects {exp_shape}"
         )
+    exp_dtype, got_dtype = _leaf_dtype(expected), _leaf_dtype(got)
+    if exp_dtype is None and got_dtype is None:  # None, strings: nothing numeric to compare
+        return
+    if exp_dtype is None or got_dtype is None or not _same_dtype(exp_dtype, got_dtype):
+        raise CheckpointError(
+            f"{path}: array '{where}' has dtype {_dtype_name(got, got_dtype)} in the checkpoint, "
+            f"but the model expects {_dtype_name(expected, exp_dtype)}"
+        )
+
+
+_PYTHON_SCALARS = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64)}
+
+
+def _leaf_dtype(leaf: Any) -> tuple[np.dtype, bool] | None:
+    """``(dtype, weak)`` of a numeric leaf, None for other leaves (None, strings).
+
+    ``weak`` marks a Python scalar (or a weakly typed JAX array): its dtype is not fixed, so only
+    its kind (bool, integer, floating, complex) is compared. This keeps e.g. a Python ``int``
+    step counter in a target compatible with the ``int32`` array a jitted step turned it into.
+    """
+    if isinstance(leaf, np.generic):  # before the Python types: np.float64 subclasses float
+        return leaf.dtype, False
+    if type(leaf) in _PYTHON_SCALARS:
+        return _PYTHON_SCALARS[type(leaf)], True
+    dtype = getattr(leaf, "dtype", None)  # numpy and JAX arrays, without a copy to the host
+    if dtype is None or np.dtype(dtype).kind in "OSU":
+        return None
+    return np.dtype(dtype), bool(getattr(leaf, "weak_type", False))
+
+
+def _dtype_kind(dtype: np.dtype) -> str:
+    if dtype.kind in "iu":
+        return "integer"
+    return {"b": "bool", "c": "complex"}.get(dtype.kind, "floating")  # "V": bfloat16, float8
+
+
+def _same_dtype(expected: tuple[np.dtype, bool], got: tuple[np.dtype, bool]) -> bool:
+    if expected[1] or got[1]:
+        return _dtype_kind(expected[0]) == _dtype_kind(got[0])
+    return expected[0] == got[0]
+
+
+def _dtype_name(leaf: Any, dtype: tuple[np.dtype, bool] | None) -> str:
+    if dtype is None:
+        return f"none ({type(leaf).__name__})"
+    if type(leaf) in _PYTHON_SCALARS:
+        return f"Python {type(leaf).__name__}"
+    return f"{dtype[0]} (weakly typed)" if dtype[1] else str(dtype[0])

@@ -40,6 +40,7 @@ from experiments.poke_eval import (
 )
 from experiments.poke_goal import GoalConfig, forward_data_config, goal_reaching
 from experiments.poke_latent import latent_regression
+from experiments.stages import open_run
 from world_models import een
 from world_models.trainer import FitResult, TrainerConfig, fit
 
@@ -54,6 +55,9 @@ class Config:
     """Seed of the data, the initialisations and the evaluation draws."""
     run_name: str | None = None
     """Results subfolder name (default: a timestamp)."""
+    resume: bool = False
+    """Continue the run ``results_root/run_name`` (same flags): the datasets' finished shards and
+    each model's last epoch checkpoint are kept; the evaluations run again."""
     results_root: str = "results/poke"
     """Where run folders are created."""
     data_root: str = "data/poke"
@@ -213,31 +217,42 @@ def load_data(config: Config, data: dataset.PokeDataConfig, log=print) -> dict[s
         return dataset.load(folder, data)
 
 
-def train_frame_models(config: Config, train: dict, log=print) -> dict[str, FitResult]:
-    """Phase one (g), phase two (f, phi; g frozen) and the CVAE; returns their FitResults."""
+def train_frame_models(
+    config: Config, train: dict, run_dir: Path, log=print
+) -> dict[str, FitResult]:
+    """Phase one (g), phase two (f, phi; g frozen) and the CVAE; returns their FitResults.
+
+    Each is checkpointed every epoch as ``run_dir/<g|een|cvae>.ckpt`` (resumed with
+    ``config.resume``).
+    """
     model, key, trainer = config.model, jax.random.PRNGKey(config.seed), config.trainer
     frame_shape = train["frame"].shape[1:]
+
+    def fit_saved(name: str, loss, init) -> FitResult:
+        path = run_dir / f"{name}.ckpt"
+        resume = config.resume and path.exists()
+        return fit(loss, init, train, trainer, checkpoint_path=path, resume=resume, log=log)
+
     g0 = een.init_deterministic(key, model, frame_shape)
     log("phase 1: deterministic g")
-    g = fit(functools.partial(een.deterministic_loss, model), g0, train, trainer, log=log)
+    g = fit_saved("g", functools.partial(een.deterministic_loss, model), g0)
     log("phase 2: EEN f and phi, g frozen")
     e0 = een.init_een(jax.random.fold_in(key, 1), model, g.params, frame_shape)
-    e = fit(functools.partial(een.een_loss, model, g.params), e0, train, trainer, log=log)
+    e = fit_saved("een", functools.partial(een.een_loss, model, g.params), e0)
     log("conditional VAE")
     c0 = een.init_cvae(jax.random.fold_in(key, 2), model, g.params, frame_shape)
-    c = fit(functools.partial(een.cvae_loss, model), c0, train, trainer, log=log)
+    c = fit_saved("cvae", functools.partial(een.cvae_loss, model), c0)
     return {"g": g, "een": e, "cvae": c}
 
 
 def main(config: Config, log=print) -> Path:
     """Runs the experiment and writes ``results/poke/<run>/``; returns that folder."""
     start = time.perf_counter()
-    run_dir = io.make_run_dir(config.results_root, config.run_name)
-    io.write_json(run_dir / "config.json", resolved(config))
+    run_dir, _ = open_run(config.results_root, config.run_name, resolved(config), config.resume)
     data = load_data(config, config.data, log)
     train = {k: data[k][: config.num_train] for k in ("frame", "next_frame")}
     test = {k: v[config.num_train :] for k, v in data.items()}
-    fits = train_frame_models(config, train, log)
+    fits = train_frame_models(config, train, run_dir, log)
     model, g = config.model, fits["g"].params
     f, phi = fits["een"].params["f"], fits["een"].params["phi"]
     bank = een.latent_bank(model, g, phi, train)
@@ -253,7 +268,9 @@ def main(config: Config, log=print) -> Path:
         forward_data_config(config.forward_examples, config.seed + 1, config.poke_params),
         log,
     )
-    goal = goal_reaching(config.goal, forward, config.poke_params, log)
+    forward_path = run_dir / "forward.ckpt"
+    resume = config.resume and forward_path.exists()
+    goal = goal_reaching(config.goal, forward, config.poke_params, log, forward_path, resume)
     claims = prediction_claims(errors, rows, max(config.ks), log)
     claims += other_claims(regression, goal, log)
     metrics = {

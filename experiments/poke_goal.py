@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -149,7 +150,14 @@ def run_policy(
     return successes
 
 
-def goal_reaching(config: GoalConfig, data: dict, params: PokeParams, log=print) -> dict:
+def goal_reaching(
+    config: GoalConfig,
+    data: dict,
+    params: PokeParams,
+    log=print,
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
+) -> dict:
     """Trains the forward model on ``data`` and scores the three poke policies.
 
     Args:
@@ -158,6 +166,8 @@ def goal_reaching(config: GoalConfig, data: dict, params: PokeParams, log=print)
             (n, max_objects, 8) and ``poke`` (n, 4).
         params: table constants of the episodes (the ones the data were made with).
         log: progress printer.
+        checkpoint_path: where the forward model is checkpointed every epoch (None: nowhere).
+        resume: continue its training from ``checkpoint_path``.
 
     Returns:
         ``{policy: success_rate(...)}`` for each policy, and ``forward_val_mse_dm2``.
@@ -165,7 +175,15 @@ def goal_reaching(config: GoalConfig, data: dict, params: PokeParams, log=print)
     data = {k: data[k] for k in ("objects", "next_objects", "poke")}
     log("action-conditioned forward model")
     init = een.init_forward(jax.random.PRNGKey(config.seed + 3), params.max_objects)
-    fitted = fit(een.forward_loss, init, data, config.forward_trainer, log=None)
+    fitted = fit(
+        een.forward_loss,
+        init,
+        data,
+        config.forward_trainer,
+        checkpoint_path=checkpoint_path,
+        resume=resume,
+        log=None,
+    )
     log(f"forward model: best val MSE {fitted.best_val_loss:.4f} dm^2 at epoch {fitted.best_epoch}")
     plan = jax.jit(
         functools.partial(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,23 +112,40 @@ def make_policy(config: Config, env: gym.Env) -> Policy:
 
 
 def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
-    """Writes RGB frames (H, W, 3) uint8 to a .gif (Pillow) or .mp4 (imageio + ffmpeg)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".gif":
-        from PIL import Image
+    """Writes RGB frames (H, W, 3) uint8 to a .gif (Pillow) or .mp4 (imageio + ffmpeg).
 
-        images = [Image.fromarray(f) for f in frames]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=1000 / fps, loop=0)
-    elif path.suffix.lower() == ".mp4":
+    The video is written to a temporary file beside ``path`` (with the same extension, which
+    picks the format) and moved into place with ``os.replace``, so an interrupted write never
+    leaves a truncated video at ``path``.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"--out must end in .gif or .mp4, got {path}")
+    if suffix == ".mp4":
         try:
             import imageio.v2 as imageio
         except ImportError as e:
             raise ImportError(
                 "writing .mp4 needs the video extra: pip install 'worldplan[video]'"
             ) from e
-        imageio.mimwrite(path, frames, fps=fps)
-    else:
-        raise ValueError(f"--out must end in .gif or .mp4, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    os.close(fd)
+    try:
+        if suffix == ".gif":
+            from PIL import Image
+
+            images = [Image.fromarray(f) for f in frames]
+            images[0].save(
+                tmp, save_all=True, append_images=images[1:], duration=1000 / fps, loop=0
+            )
+        else:
+            imageio.mimwrite(tmp, frames, fps=fps)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     return path
 
 

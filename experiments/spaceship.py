@@ -21,18 +21,29 @@ machine's default JAX device.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
-import jax
 import numpy as np
 import tyro
 
 import agents.a2c as a2c_lib
-from agents.common.evaluate import evaluate_jax
-from envs.jax_env import make_jax_env
 from experiments import io
-from experiments.spaceship_report import PAPER_A2C_STEPS, PAPER_MODEL_STEPS, Row, write_results
+from experiments.configs import refuse_replaced
+from experiments.spaceship_phases import (
+    barrier_note,
+    forward_model,
+    model_based_rows,
+    planner_step,
+    quiet,
+    run_a2c,
+)
+from experiments.spaceship_report import (
+    PAPER_A2C_STEPS,
+    PAPER_MODEL_STEPS,
+    write_results,
+)
+from experiments.spaceship_run import Run
+from experiments.stages import open_run
 from planners import cem as cem_lib
 from planners import checkpoints, oracle, shaping
 from planners import distill as distill_lib
@@ -79,7 +90,7 @@ class Config:
     model_trainer: trainer.TrainerConfig = trainer.TrainerConfig(
         learning_rate=1e-3, batch_size=256, max_epochs=30, patience=4
     )
-    """Training of the forward model."""
+    """Training of the forward model (its seed is added to :attr:`seed`: :attr:`model_fit`)."""
     gbp: gbp_lib.GBPConfig = gbp_lib.GBPConfig(
         horizon=10, n_iterations=10, n_restarts=2, learning_rate=0.2, unroll=10
     )
@@ -93,7 +104,7 @@ class Config:
     policy_trainer: trainer.TrainerConfig = trainer.TrainerConfig(
         learning_rate=1e-3, batch_size=128, max_epochs=40, patience=5
     )
-    """Training of the distilled policy."""
+    """Training of the distilled policy (its seed is added to :attr:`seed`: :attr:`policy_fit`)."""
     barrier: shaping.BarrierConfig = shaping.BarrierConfig()
     """Planet barrier added to every planner's objective (GBP, DISTGBP's teacher, CEM, GBP through
     the true dynamics; never to the returns reported); ``--barrier.weight 0`` plans on the reward
@@ -104,11 +115,30 @@ class Config:
     """Parent folder of the run folder."""
     run_name: str | None = None
     """Run folder name (default: a timestamp)."""
+    resume: bool = False
+    """Continue the run in ``results_root/run_name`` (same flags): its finished phases are loaded
+    (``<run>/stages/``, A2C from its last checkpoint), the rest is run; the table is the one an
+    uninterrupted run would have written."""
 
     @property
     def a2c_budget(self) -> int:
         """A2C env steps used."""
         return PAPER_A2C_STEPS if self.full else self.a2c_steps
+
+    @property
+    def a2c_run(self) -> a2c_lib.A2CConfig:
+        """The A2C config trained: :attr:`a2c` with :attr:`a2c_budget` steps."""
+        return dataclasses.replace(self.a2c, total_steps=self.a2c_budget)
+
+    @property
+    def model_fit(self) -> trainer.TrainerConfig:
+        """:attr:`model_trainer`, its seed (validation split, shuffling) offset by :attr:`seed`."""
+        return dataclasses.replace(self.model_trainer, seed=self.model_trainer.seed + self.seed)
+
+    @property
+    def policy_fit(self) -> trainer.TrainerConfig:
+        """:attr:`policy_trainer` with its seed offset by :attr:`seed`."""
+        return dataclasses.replace(self.policy_trainer, seed=self.policy_trainer.seed + self.seed)
 
     @property
     def model_budget(self) -> int:
@@ -121,211 +151,51 @@ class Config:
             raise ValueError("eval_episodes and curve_episodes must be >= 2 (for a CI)")
         if not 0 < self.random_fraction <= 1 or self.refresh_rounds < 0:
             raise ValueError("random_fraction must be in (0, 1] and refresh_rounds >= 0")
+        refuse_replaced(self, {("a2c", "total_steps"): "--a2c-steps (or --full)"})
         if any(not 0 < f < 1 for f in self.curve_fractions):
             raise ValueError(f"curve_fractions={self.curve_fractions}: each must be in (0, 1)")
 
 
-def seconds_per_action(
-    policy, init_carry, env, repeats: int, key: jax.Array, uses_state: bool = False
-) -> float:
-    """Median wall time of ``repeats`` compiled single-env policy calls, each timed alone [s].
-
-    The call takes what the policy acts on: its carry, the observation and a key, plus the env
-    state only when the policy reads it (``uses_state``; planning through the true dynamics).
-    Otherwise the state is fixed when the call is traced: passing its 9 arrays to every call
-    added ~65 us of dispatch on the 2-core CPU, against ~30 us for DISTGBP's whole network.
-    The compile and one warm-up call are excluded. The median, not the mean: a sub-millisecond
-    call on a shared CPU is now and then stalled by the OS, and one stall moved a mean of 20
-    calls by 2x.
-    """
-    obs, state = env.reset(key, env.params)
-    if uses_state:
-        act, args = jax.jit(policy), (init_carry, obs, state)
-    else:
-        act = jax.jit(lambda carry, obs, key: policy(carry, obs, state, key))
-        args = (init_carry, obs)
-    jax.block_until_ready(act(*args, key))
-    times = []
-    for k in jax.random.split(key, repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(act(*args, k))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def barrier_note(barrier: shaping.BarrierConfig) -> str:
-    """One line for the table saying what the planners optimised."""
-    if not barrier.enabled:
-        return "Planners (GBP, DISTGBP's teacher, CEM) optimise the model's reward alone."
-    return (
-        "Planners (GBP, DISTGBP's teacher, CEM) optimise the model's reward minus a planet "
-        f"barrier ({barrier.weight:g} reward/m inside {barrier.margin:g} m of the surface, "
-        f"softness {barrier.scale:g} m; planners.shaping); returns are the env's reward. "
-        "--barrier.weight 0 turns it off."
-    )
-
-
-def planner_step(config: Config, model: dynamics_lib.DynamicsModel):
-    """The learned model as the planners see it: ``model.step`` with the planet barrier."""
-    return shaping.shaped(model.step, config.barrier, "obs")
-
-
-def train_model(config: Config, env, relax, key: jax.Array, log) -> tuple:
-    """Collects the model budget (random, then GBP refreshes) and trains: (model, params, data)."""
-    model = dynamics_lib.DynamicsModel(
-        config.dynamics,
-        env.observation_space.shape[0],
-        relax.action_dim,
-        tuple(map(bool, relax.simplex_mask)),
-    )
-    fraction = config.random_fraction if config.refresh_rounds > 0 else 1.0
-    random_steps = int(config.model_budget * fraction)
-    refresh = (config.model_budget - random_steps) // max(config.refresh_rounds, 1)
-    keys = jax.random.split(key, config.refresh_rounds + 2)
-    sticky = data_lib.sticky_policy(relax, 0.8)
-    parts = [
-        data_lib.collect(
-            env, sticky, relax.random(keys[0]), relax, random_steps, keys[0], config.n_envs
-        ).data
-    ]
-    params = model.fit(parts[0], config.model_trainer, keys[1], log=None).params
-    step = planner_step(config, model)
-    for round_index in range(config.refresh_rounds if refresh >= config.n_envs else 0):
-        policy = gbp_lib.make_policy(config.gbp, relax, step, params)
-        k = keys[round_index + 2]
-        new = data_lib.collect(
-            env, policy, gbp_lib.init_plan(config.gbp, relax), relax, refresh, k, config.n_envs
-        )
-        parts.append(new.data)
-        log(f"refresh {round_index}: GBP rollouts return {np.mean(new.episode_returns):.1f}")
-        params = model.fit(
-            data_lib.concatenate(parts), config.model_trainer, k, params=params, log=None
-        ).params
-    data = data_lib.concatenate(parts)
-    return model, params, data
-
-
-class _Run:
-    """What every phase of :func:`main` shares: settings, env, a key stream and a clock."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.env = make_jax_env("worldplan/Spaceship-v0", action_mode=config.action_mode)
-        self.relax = relax_lib.for_action_mode(config.action_mode)
-        self._root = jax.random.key(config.seed)
-        self._count = 0
-        self._start = time.perf_counter()
-
-    def key(self) -> jax.Array:
-        """A fresh PRNG key."""
-        self._count += 1
-        return jax.random.fold_in(self._root, self._count)
-
-    def log(self, message: str) -> None:
-        """Prints a phase line with the elapsed wall time."""
-        print(f"[{time.perf_counter() - self._start:6.0f} s] {message}", flush=True)
-
-    def row(
-        self,
-        name: str,
-        policy,
-        init_carry,
-        env_steps: int,
-        n: int | None = None,
-        uses_state: bool = False,
-    ) -> Row:
-        """Evaluates a policy and times it for one env (batched time when timing_repeats=0).
-
-        ``uses_state``: the policy reads the env state (see :func:`seconds_per_action`).
-        """
-        n = n or self.config.eval_episodes
-        max_steps = self.config.eval_max_steps
-        result = evaluate_jax(self.env, policy, n, self.key(), max_steps, init_carry)
-        seconds = result.seconds_per_action
-        if self.config.timing_repeats > 0:
-            seconds = seconds_per_action(
-                policy, init_carry, self.env, self.config.timing_repeats, self.key(), uses_state
-            )
-        self.log(f"{name}: {result.mean:.1f} [{result.ci95_low:.1f}, {result.ci95_high:.1f}]")
-        return Row(name, result, seconds, env_steps)
-
-
-def _quiet(message: str) -> None:
-    """Trainer log sink: per-epoch lines are too chatty for the table run."""
-
-
-def run_a2c(run: _Run, run_dir: Path) -> tuple[Row, list, a2c_lib.A2CConfig]:
-    """Trains and evaluates A2C; returns its row, its training curve and its config."""
-    a2c_config = dataclasses.replace(run.config.a2c, total_steps=run.config.a2c_budget)
-    trained = a2c_lib.train(a2c_config, run.env, run.key(), run_dir=run_dir / "a2c", progress=False)
-    policy = a2c_lib.make_policy(a2c_config, run.env, trained.params)
-    curve = [
-        (m["env_steps"], m["mean_return"])
-        for m in trained.metrics
-        if np.isfinite(m.get("mean_return", np.nan))
-    ]
-    return run.row("A2C", policy, None, trained.env_steps), curve, a2c_config
-
-
-def run_model_based(
-    run: _Run, model, params, buffer_obs: np.ndarray, n: int | None = None
-) -> tuple:
-    """GBP and DISTGBP through a model; returns (rows, distill result).
-
-    ``buffer_obs`` (N, obs_dim) are the observations of the model's dataset, one per env step of
-    its budget; DISTGBP labels them with GBP (no new env steps).
-    """
-    budget = len(buffer_obs)
-    config, relax = run.config, run.relax
-    step = planner_step(config, model)
-    gbp_policy = gbp_lib.make_policy(config.gbp, relax, step, params)
-    gbp_row = run.row("GBP", gbp_policy, gbp_lib.init_plan(config.gbp, relax), budget, n)
-    result = distill_lib.distill(
-        config.distill,
-        config.policy_trainer,
-        run.env,
-        relax,
-        config.gbp,
-        step,
-        params,
-        run.key(),
-        log=_quiet,
-        buffer_obs=buffer_obs,
-    )
-    student = result.student.policy(result.params)
-    dist_row = run.row("DISTGBP", student, np.zeros(()), budget + result.env_steps, n)
-    return [gbp_row, dist_row], result
-
-
 def main(config: Config) -> Path:
-    """Runs the experiment and writes its results folder; returns the folder."""
-    run_dir = io.make_run_dir(config.results_root, config.run_name)
+    """Runs the experiment and writes its results folder; returns the folder.
+
+    With ``config.resume``, the phases an earlier attempt of the same run finished are loaded.
+    """
     budgets = {"a2c_budget": config.a2c_budget, "model_budget": config.model_budget}
-    io.write_json(run_dir / "config.json", {**io.to_jsonable(config), **budgets})
-    run = _Run(config)
+    resolved = {**io.to_jsonable(config), **budgets}
+    run_dir, stages = open_run(config.results_root, config.run_name, resolved, config.resume)
+    run = Run(config, stages)
     relax = run.relax
-    rows = [run.row("RANDOM", data_lib.random_policy(relax), None, 0)]
-    a2c_row, a2c_curve, a2c_config = run_a2c(run, run_dir)
+    rows = run.rows("random", lambda: [run.row("RANDOM", data_lib.random_policy(relax), None, 0)])
+    a2c_row, a2c_curve = run_a2c(run, run_dir)
     rows.append(a2c_row)
     curve = {"A2C": a2c_curve, "GBP": [], "DISTGBP": []}
 
-    model, params, data = train_model(config, run.env, relax, run.key(), run.log)
+    model, params, data = forward_model(run)
     run.log(f"forward model trained on {len(data.obs):,} env steps")
     for fraction in config.curve_fractions:
         budget = int(fraction * len(data.obs))
         part = data_lib.take(data, slice(0, budget))
-        small = model.fit(part, config.model_trainer, run.key(), log=_quiet).params
-        small_rows, _ = run_model_based(run, model, small, part.obs, config.curve_episodes)
+        stage = f"curve-{fraction:g}"
+        if not run.stages.has(stage):
+            small = model.fit(part, config.model_fit, run.key(), log=quiet).params
+        else:
+            small = params  # not used: the stage's rows are loaded
+        small_rows, _, _ = model_based_rows(
+            run, stage, model, small, part.obs, config.curve_episodes
+        )
         for row in small_rows:
             curve[row.name].append((row.env_steps, row.result.mean))
-    model_rows, student = run_model_based(run, model, params, data.obs)
+    model_rows, student_params, history = model_based_rows(
+        run, "model-based", model, params, data.obs
+    )
     rows += model_rows
     for row in model_rows:
         curve[row.name].append((row.env_steps, row.result.mean))
 
     cem_policy = cem_lib.make_policy(config.cem, relax, planner_step(config, model), params)
     cem_plan0 = np.zeros((config.cem.horizon, relax.param_dim), np.float32)
-    rows.append(run.row("CEM", cem_policy, cem_plan0, len(data.obs)))
+    rows += run.rows("cem", lambda: [run.row("CEM", cem_policy, cem_plan0, len(data.obs))])
     true_policy = gbp_lib.make_policy(
         config.gbp_true,
         relax,
@@ -335,7 +205,10 @@ def main(config: Config) -> Path:
         done_fn=oracle.done_fn,
     )
     true_plan0 = gbp_lib.init_plan(config.gbp_true, relax)
-    rows.append(run.row("GBP (true dynamics)", true_policy, true_plan0, 0, uses_state=True))
+    name = "GBP (true dynamics)"
+    rows += run.rows(
+        "gbp-true", lambda: [run.row(name, true_policy, true_plan0, 0, uses_state=True)]
+    )
 
     checkpoints.save_artifacts(
         run_dir,
@@ -347,12 +220,12 @@ def main(config: Config) -> Path:
         barrier=config.barrier,
         distill_hidden=config.distill.hidden_sizes,
         model_params=params,
-        student_params=student.params,
-        a2c_config=a2c_config,
+        student_params=student_params,
+        a2c_config=config.a2c_run,
     )
     budgets = (config.a2c_budget, config.model_budget)
     write_results(
-        run_dir, config.full, budgets, rows, curve, student.history, (barrier_note(config.barrier),)
+        run_dir, config.full, budgets, rows, curve, history, (barrier_note(config.barrier),)
     )
     return run_dir
 

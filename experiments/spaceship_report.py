@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from agents.common.evaluate import EvalResult
 from experiments import io
 
@@ -33,6 +35,28 @@ class Row(NamedTuple):
     """Single-env time per action [s], compiled."""
     env_steps: int
     """Env steps the method used (0 for RANDOM and the true-dynamics planner)."""
+
+
+def row_to_json(row: Row) -> dict[str, Any]:
+    """A row as JSON values (:func:`row_from_json` restores it exactly)."""
+    result = row.result._asdict()
+    result["returns"] = [float(x) for x in row.result.returns]
+    result["episode_lengths"] = [int(x) for x in row.result.episode_lengths]
+    return {
+        "name": row.name,
+        "result": result,
+        "seconds_per_action": row.seconds_per_action,
+        "env_steps": int(row.env_steps),
+    }
+
+
+def row_from_json(values: dict[str, Any]) -> Row:
+    """The row that :func:`row_to_json` wrote."""
+    result = dict(values["result"])
+    result["returns"] = np.asarray(result["returns"], np.float64)
+    result["episode_lengths"] = np.asarray(result["episode_lengths"], np.int64)
+    result = EvalResult(**result)
+    return Row(values["name"], result, values["seconds_per_action"], values["env_steps"])
 
 
 def table_markdown(rows: list[Row], full: bool, a2c_budget: int, model_budget: int) -> str:

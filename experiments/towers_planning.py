@@ -79,12 +79,14 @@ def train_planning_model(base: tuple[Any, Any], config: Any, run_dir: Path) -> d
         config.trainer, max_epochs=config.planning_max_epochs, seed=config.seed
     )
     print(f"fine-tuning the planning PhysNet on {len(train['fell'])} planning towers")
+    path = run_dir / "planning_physnet.ckpt"
     result = fit(
         functools.partial(_fall_loss, model),
         params,
         physnet.training_arrays(train),
         trainer,
-        checkpoint_path=run_dir / "planning_physnet.ckpt",
+        checkpoint_path=path,
+        resume=config.resume and path.exists(),
     )
     io.write_csv(run_dir / "history_planning_physnet.csv", result.history)
     probs = fall_prob_fn(model, result.params)(test["image"])

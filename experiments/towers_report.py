@@ -154,7 +154,6 @@ def save_mask_grid(path: Path, model_params: tuple, tests: dict[int, dict], para
             fontsize=8,
         )
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    io.save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path

@@ -71,11 +71,16 @@ def save_artifacts(
     )
 
 
-def _model(settings: dict[str, Any], relax: relax_lib.Relaxation) -> dynamics.DynamicsModel:
-    fields = dict(settings["dynamics"], hidden_sizes=tuple(settings["dynamics"]["hidden_sizes"]))
-    config = dynamics.DynamicsConfig(**fields)
+def _model(
+    settings: dict[str, Any], relax: relax_lib.Relaxation, file: Path
+) -> dynamics.DynamicsModel:
+    fields = io.settings_entry(settings, "dynamics", file)
+    if isinstance(fields, dict) and isinstance(fields.get("hidden_sizes"), list):
+        fields = dict(fields, hidden_sizes=tuple(fields["hidden_sizes"]))
+    config = io.config_from_settings(dynamics.DynamicsConfig, fields, file, "dynamics")
+    obs_dim = io.settings_entry(settings, "obs_dim", file)
     return dynamics.DynamicsModel(
-        config, settings["obs_dim"], relax.action_dim, tuple(bool(x) for x in relax.simplex_mask)
+        config, obs_dim, relax.action_dim, tuple(bool(x) for x in relax.simplex_mask)
     )
 
 
@@ -120,39 +125,47 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
 
     Raises:
         ValueError: unknown ``name``.
-        experiments.io.CheckpointError: missing or mismatched checkpoint.
+        experiments.io.CheckpointError: missing or mismatched checkpoint, or a ``planners.json``
+            that is not valid JSON, lacks a key or has fields the configs do not know.
     """
     if name not in POLICY_NAMES:
         raise ValueError(f"name={name!r}: expected one of {POLICY_NAMES}")
     run_dir = Path(run_dir)
-    if not (run_dir / SETTINGS).exists():
-        raise io.CheckpointError(f"{run_dir / SETTINGS} does not exist; not a spaceship run?")
-    settings = io.read_json(run_dir / SETTINGS)
-    relax = relax_lib.for_action_mode(settings["action_mode"])
+    file = run_dir / SETTINGS
+    if not file.exists():
+        raise io.CheckpointError(f"{file} does not exist; not a spaceship run?")
+    settings = io.read_settings(file)
+    action_mode = io.settings_entry(settings, "action_mode", file)
+    relax = relax_lib.for_action_mode(action_mode)
     expect = {"fingerprint": io.config_fingerprint(settings)}
     # Folders written before the barrier existed planned without one.
-    barrier = shaping.BarrierConfig(**settings.get("barrier", {"weight": 0.0}))
+    barrier_fields = settings.get("barrier", {"weight": 0.0})
+    barrier = io.config_from_settings(shaping.BarrierConfig, barrier_fields, file, "barrier")
     if name == "a2c":
         return _load_a2c(run_dir, settings)
     if name == "gbp-true":
         from envs.spaceship.params import SpaceshipParams
 
-        config = gbp.GBPConfig(**settings["gbp_true"])
-        env_params = SpaceshipParams(action_mode=settings["action_mode"])
+        fields = io.settings_entry(settings, "gbp_true", file)
+        config = io.config_from_settings(gbp.GBPConfig, fields, file, "gbp_true")
+        env_params = SpaceshipParams(action_mode=action_mode)
         step = shaping.shaped(oracle.model_step, barrier, "env_state")
         policy = gbp.make_policy(
             config, relax, step, env_params, use_env_state=True, done_fn=oracle.done_fn
         )
         return HostPolicy(policy, gbp.init_plan(config, relax), seed)
+    obs_dim = io.settings_entry(settings, "obs_dim", file)
     if name == "gbp":
-        model = _model(settings, relax)
-        target = model.init(jax.random.key(0), _dummy_data(settings["obs_dim"], relax.action_dim))
+        model = _model(settings, relax, file)
+        fields = io.settings_entry(settings, "gbp", file)
+        config = io.config_from_settings(gbp.GBPConfig, fields, file, "gbp")
+        target = model.init(jax.random.key(0), _dummy_data(obs_dim, relax.action_dim))
         params, _ = io.load_checkpoint(run_dir / MODEL, target, {"kind": "dynamics", **expect})
-        config = gbp.GBPConfig(**settings["gbp"])
         policy = gbp.make_policy(config, relax, shaping.shaped(model.step, barrier, "obs"), params)
         return HostPolicy(policy, gbp.init_plan(config, relax), seed)
-    student = distill.DistilledPolicy(relax, settings["obs_dim"], tuple(settings["distill_hidden"]))
-    target = student.init(jax.random.key(0), np.zeros((2, settings["obs_dim"]), np.float32))
+    hidden = tuple(io.settings_entry(settings, "distill_hidden", file))
+    student = distill.DistilledPolicy(relax, obs_dim, hidden)
+    target = student.init(jax.random.key(0), np.zeros((2, obs_dim), np.float32))
     params, _ = io.load_checkpoint(run_dir / DISTILLED, target, {"kind": "distgbp", **expect})
     return HostPolicy(student.policy(params), jnp.zeros(()), seed)
 
@@ -163,8 +176,12 @@ def _load_a2c(run_dir: Path, settings: dict[str, Any]) -> HostPolicy:
 
     if settings.get("a2c") is None:
         raise io.CheckpointError(f"{run_dir} has no A2C settings")
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in settings["a2c"].items()}
-    config = a2c.A2CConfig(**fields)
-    env = make_jax_env("worldplan/Spaceship-v0", action_mode=settings["action_mode"])
+    file = run_dir / SETTINGS
+    fields = settings["a2c"]
+    if isinstance(fields, dict):
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    config = io.config_from_settings(a2c.A2CConfig, fields, file, "a2c")
+    action_mode = io.settings_entry(settings, "action_mode", file)
+    env = make_jax_env("worldplan/Spaceship-v0", action_mode=action_mode)
     params = a2c.load_params(config, env, run_dir / "a2c")
     return HostPolicy(a2c.make_policy(config, env, params), None)

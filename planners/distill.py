@@ -28,7 +28,6 @@ import dataclasses
 import functools
 from typing import Any, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,6 +37,7 @@ from planners import relax as relax_lib
 from planners.labels import Labelled, gbp_labelled, imagine, join, make_labeller
 from world_models import data as data_lib
 from world_models import trainer
+from world_models.dynamics import MLP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,17 +81,6 @@ class DistillConfig:
                 )
 
 
-class _Net(nn.Module):
-    hidden_sizes: tuple[int, ...]
-    out_size: int
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for width in self.hidden_sizes:
-            x = nn.silu(nn.Dense(width)(x))
-        return nn.Dense(self.out_size)(x)
-
-
 @dataclasses.dataclass(frozen=True)
 class DistilledPolicy:
     """A policy network whose outputs are the relaxation's free parameters for one step."""
@@ -101,9 +90,9 @@ class DistilledPolicy:
     hidden_sizes: tuple[int, ...] = (128, 128)
 
     @property
-    def net(self) -> _Net:
+    def net(self) -> MLP:
         """The Flax module."""
-        return _Net(self.hidden_sizes, self.relax.param_dim)
+        return MLP(self.hidden_sizes, self.relax.param_dim)
 
     def init(self, key: jax.Array, obs: np.ndarray) -> dict[str, Any]:
         """Params with observation statistics of ``obs`` (N, obs_dim)."""

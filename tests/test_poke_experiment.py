@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 
 from experiments import io
@@ -55,6 +57,18 @@ def test_main_tiny_config_end_to_end(tmp_path):
     table = (run_dir / "table.md").read_text()
     assert "| een | 3 |" in table
     assert sum(line.startswith(("- held", "- NOT held")) for line in table.splitlines()) == 7
+
+    # every model was checkpointed; a resumed run loads them and measures the same
+    for name in ("g", "een", "cvae", "forward"):
+        assert (run_dir / f"{name}.ckpt").stat().st_size > 0, name
+    stamps = {p.name: p.stat().st_mtime_ns for p in run_dir.glob("*.ckpt")}
+    lines = []
+    main(dataclasses.replace(config, resume=True), log=lines.append)
+    assert sum(line.startswith("resumed from") for line in lines) == 3  # forward.ckpt: silent
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.glob("*.ckpt")} == stamps
+    again = io.read_json(run_dir / "metrics.json")
+    for key in ("best_of_k", "latent_regression", "goal_reaching", "histories"):
+        assert again[key] == metrics[key], key
 
 
 def test_full_flag_selects_paper_scale():

@@ -1,5 +1,6 @@
 """``experiments.towers.main`` end to end on a tiny config."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from envs.towers.grad_planning import GradConfig
 from envs.towers.params import Params
 from envs.towers.planning import CEMConfig
+from experiments import io
 from experiments.towers import Config, main
 from experiments.towers_planning import calibrate_threshold, summarise
 from world_models.trainer import TrainerConfig
@@ -18,7 +20,7 @@ def test_main_tiny_config(tmp_path: Path, capsys):
     config = Config(
         n_towers=36,
         epochs=1,
-        trainer=TrainerConfig(batch_size=16, max_epochs=1, scan=False),
+        trainer=dataclasses.replace(Config().trainer, batch_size=16),
         cem=CEMConfig(samples=4, elites=2, iterations=1),
         grad=GradConfig(restarts=2, steps=2),
         planning_towers=24,
@@ -55,9 +57,28 @@ def test_main_tiny_config(tmp_path: Path, capsys):
     assert "gradient ascent" in table and "cross-entropy" in table
     assert len(metrics["targets"]) == 6
     out = capsys.readouterr().out
-    assert "held" in out and str(run_dir) in out
+    verdicts = [line for line in out.splitlines() if line.startswith(("[held]", "[NOT held]"))]
+    assert len(verdicts) == 6 and str(run_dir) in out
     resolved = json.loads((run_dir / "config.json").read_text())
     assert resolved["max_epochs"] == 1 and resolved["planning_dataset"]["sampler"] == "overhang"
+
+    with pytest.raises(ValueError, match="--resume"):
+        main(config)  # the folder holds a run: nothing is overwritten without --resume
+    with pytest.raises(io.CheckpointError, match="n_towers"):
+        main(dataclasses.replace(config, resume=True, n_towers=48))
+    main(dataclasses.replace(config, resume=True))
+    out = capsys.readouterr().out
+    for name in ("classifier", "physnet", "planning_physnet"):
+        assert f"resumed from {run_dir / name}.ckpt" in out
+    again = json.loads((run_dir / "metrics.json").read_text())
+    assert again["fall"] == metrics["fall"] and again["overhang"] == metrics["overhang"]
+
+
+def test_flags_the_run_sets_itself_are_refused():
+    with pytest.raises(ValueError, match="--epochs"):
+        Config(trainer=TrainerConfig(max_epochs=3))
+    with pytest.raises(ValueError, match="--planning-softness"):
+        Config(grad=GradConfig(softness=0.2))
 
 
 def test_summarise_and_calibrate_by_hand():

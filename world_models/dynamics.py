@@ -61,15 +61,23 @@ class DynamicsConfig:
             raise ValueError("DynamicsConfig.action_noise_std and reward_weight must be >= 0")
 
 
-class _MLP(nn.Module):
+class MLP(nn.Module):
+    """SiLU MLP ``(D,) -> (out_size,)`` of the forward model and the distilled policy."""
+
     hidden_sizes: tuple[int, ...]
+    """Widths of the hidden layers."""
     out_size: int
+    """Width of the linear output layer."""
+    zero_output: bool = False
+    """Start the output layer's kernel at zero (a forward model that first predicts no change)."""
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        """Maps (D,) inputs to (out_size,) outputs."""
         for width in self.hidden_sizes:
             x = nn.silu(nn.Dense(width)(x))
-        return nn.Dense(self.out_size, kernel_init=nn.initializers.zeros)(x)
+        init = nn.initializers.zeros if self.zero_output else nn.linear.default_kernel_init
+        return nn.Dense(self.out_size, kernel_init=init)(x)
 
 
 def normalizer(data: Transitions) -> dict[str, jax.Array]:
@@ -103,9 +111,9 @@ class DynamicsModel:
     """(A,) entries of the action that are one-hot/simplex (where training noise goes)."""
 
     @property
-    def net(self) -> _MLP:
+    def net(self) -> MLP:
         """The Flax module of one member."""
-        return _MLP(self.config.hidden_sizes, self.obs_dim + 1)
+        return MLP(self.config.hidden_sizes, self.obs_dim + 1, zero_output=True)
 
     def init(self, key: jax.Array, data: Transitions) -> dict[str, Any]:
         """Fresh params (leading ensemble axis E) with normalisation statistics of ``data``."""

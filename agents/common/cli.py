@@ -54,22 +54,37 @@ def make_env(env_id: str, num_envs: int, host: bool) -> Any:
 
 
 def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
-    """For ``--resume DIR``: defaults from the saved config.json, so flags only override."""
+    """For ``--resume DIR``: defaults from the saved config.json, so flags only override.
+
+    Fields missing from the file keep their defaults.
+
+    Raises:
+        experiments.io.CheckpointError: config.json is missing, not valid JSON, has no
+            ``config`` entry, or names fields that ``config_cls`` does not have.
+    """
     argv = list(argv)
     if "--resume" not in argv or argv.index("--resume") + 1 >= len(argv):
         return None
-    saved = io.read_json(Path(argv[argv.index("--resume") + 1]) / CONFIG)
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    values = {k: v for k, v in saved["config"].items() if k in fields}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return RunArgs(config=config_cls(**values), env=saved.get("env", RunArgs.env),
+    file = Path(argv[argv.index("--resume") + 1]) / CONFIG
+    saved = io.read_settings(file)
+    values = io.settings_entry(saved, "config", file)
+    if isinstance(values, dict):
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        config = io.config_from_settings(config_cls, values, file, "config")
+    except io.CheckpointError as e:  # e.g. a PPO run resumed with the A2C command
+        raise io.CheckpointError(f"{e} (the run was made by {saved.get('algorithm')!r})") from e
+    return RunArgs(config=config, env=saved.get("env", RunArgs.env),
                    seed=saved.get("seed", 0), host=saved.get("path") == "host")  # fmt: skip
 
 
 def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = None) -> Path:
     """Parses the command line, trains, and returns the run folder."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    default = _defaults(config_cls, argv) or RunArgs(config=config_cls())
+    try:
+        default = _defaults(config_cls, argv) or RunArgs(config=config_cls())
+    except io.CheckpointError as e:
+        raise SystemExit(f"error: --resume: {e}") from e
     args = tyro.cli(RunArgs[config_cls], args=argv, default=default)
     env = make_env(args.env, args.config.num_envs, args.host)
     if args.resume is not None:

@@ -78,7 +78,8 @@ class PokeEnv(gym.Env):
     Object count uniform in [min_objects, max_objects] (or ``num_objects``), kinds uniform, half
     extents uniform in [0.04, 0.07] m, positions uniform without overlap, angles uniform, at rest.
     The goal lies 0.06-0.2 m from object 0 in a uniform direction, inside the table.
-    ``reset(options={"state": PokeState, "goal": (2,)})`` starts from a given state instead.
+    ``reset(options={"state": PokeState, "goal": (2,)})`` starts from a given state instead; a
+    goal must be two finite coordinates on the table, else ValueError.
 
     ## Episode Termination
     ``task="goal"``: terminated when object 0 is within ``goal_tolerance`` (0.04 m) of the goal.
@@ -150,6 +151,23 @@ class PokeEnv(gym.Env):
                 return goal
         return np.clip(goal, -margin, margin)
 
+    def _check_goal(self, goal: Any) -> np.ndarray:
+        """``options["goal"]`` as a (2,) float64 position [m] on the table, or ValueError."""
+        try:
+            position = np.asarray(goal, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"options['goal'] must be 2 numbers [m], got {goal!r}") from None
+        if position.shape != (2,):
+            raise ValueError(f"options['goal'] must have shape (2,), got {position.shape}")
+        if not np.all(np.isfinite(position)):
+            raise ValueError(f"options['goal'] must be finite, got {position}")
+        h = self.params.table_half_size
+        if np.any(np.abs(position) > h):
+            raise ValueError(
+                f"options['goal'] must lie on the table [-{h}, {h}]^2 m, got {position}"
+            )
+        return position
+
     def _observation(self) -> dict[str, np.ndarray]:
         assert self.state is not None
         obs: dict[str, np.ndarray] = {}
@@ -171,9 +189,17 @@ class PokeEnv(gym.Env):
         return info
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Draws a new table (or takes ``options["state"]``/``options["goal"]``)."""
+        """Draws a new table (or takes ``options["state"]``/``options["goal"]``).
+
+        Raises:
+            ValueError: ``options["goal"]`` is not 2 finite numbers on the table [m], or
+                ``options["state"]`` does not fit (see :func:`physics.set_state`).
+        """
         super().reset(seed=seed)
         options = options or {}
+        goal = options.get("goal") if self.task == "goal" else None
+        if goal is not None:
+            goal = self._check_goal(goal)  # before the state changes
         if "state" in options:
             state = options["state"]
             physics.set_state(physics.build_space(self.params, state), state)  # validates
@@ -182,12 +208,7 @@ class PokeEnv(gym.Env):
             self.state = physics.sample_state(self.np_random, self.params, self.num_objects)
         self.goal = None
         if self.task == "goal":
-            goal = options.get("goal")
-            self.goal = (
-                self._sample_goal(self.state.pose[0, :2])
-                if goal is None
-                else np.asarray(goal, np.float64).reshape(2)
-            )
+            self.goal = self._sample_goal(self.state.pose[0, :2]) if goal is None else goal
         self._last_action = None
         if self.render_mode == "human":
             self.render()

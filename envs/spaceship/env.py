@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import math
 from typing import Any
 
 import gymnasium as gym
@@ -11,7 +10,8 @@ import jax
 import numpy as np
 
 from envs.spaceship import core, pixels, spaces
-from envs.spaceship.params import ACTION_MODES, OBS_MODES, SpaceshipParams
+from envs.spaceship.params import ACTION_MODES, OBS_MODES, SpaceshipParams, check_params
+from envs.spaceship.spaces import check_action
 
 _reset = jax.jit(core.reset)
 _split = jax.jit(jax.random.split)
@@ -20,14 +20,19 @@ _split = jax.jit(jax.random.split)
 def make_params(
     action_mode: str = "continuous", params: SpaceshipParams | None = None, **overrides: Any
 ) -> SpaceshipParams:
-    """Builds :class:`SpaceshipParams` from a base (default: the ``-v0`` values) and overrides."""
+    """Builds :class:`SpaceshipParams` from a base (default: the ``-v0`` values) and overrides.
+
+    Raises:
+        ValueError: an unknown action mode, or a field out of range (:func:`check_params`).
+        TypeError: an override that is not a SpaceshipParams field.
+    """
     if action_mode not in ACTION_MODES:
         raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
     base = params if params is not None else SpaceshipParams()
     unknown = set(overrides) - set(base.__dataclass_fields__)
     if unknown:
         raise TypeError(f"unknown SpaceshipParams fields: {sorted(unknown)}")
-    return base.replace(action_mode=action_mode, **overrides)
+    return check_params(base.replace(action_mode=action_mode, **overrides))
 
 
 def check_state(state: Any, params: SpaceshipParams) -> core.SpaceshipState:
@@ -67,45 +72,6 @@ def check_state(state: Any, params: SpaceshipParams) -> core.SpaceshipState:
     return core.SpaceshipState(**out)
 
 
-def check_action(action: Any, params: SpaceshipParams) -> Any:
-    """Validates one action of ``params.action_mode`` and returns it as NumPy.
-
-    Continuous values outside [-1, 1] are clipped later; hybrid angles are periodic (any finite
-    value is accepted).
-
-    Raises:
-        ValueError: a wrong shape, NaN/inf, or a discrete value outside its range.
-    """
-    mode = params.action_mode
-    if mode == "continuous":
-        a = np.asarray(action, dtype=np.float32)
-        if a.shape != (2,):
-            raise ValueError(f"continuous action must have shape (2,), got {a.shape}")
-        x, y = a.tolist()  # math.isfinite on two floats is ~5x cheaper than np.isfinite + all
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise ValueError(f"action contains NaN or inf: {a}")
-        return a
-    if mode == "discrete":
-        a = np.asarray(action)
-        if a.shape != () or not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"discrete action must be an integer scalar, got {action!r}")
-        if not 0 <= int(a) < params.num_discrete_actions:
-            raise ValueError(
-                f"discrete action must be in [0, {params.num_discrete_actions}), got {int(a)}"
-            )
-        return a.astype(np.int32)
-    if not isinstance(action, dict) or set(action) != {"fire", "angle"}:
-        raise ValueError(
-            f"hybrid action must be a dict with keys 'fire' and 'angle', got {action!r}"
-        )
-    fire, angle = np.asarray(action["fire"]), np.asarray(action["angle"], dtype=np.float32)
-    if fire.shape != () or int(fire) not in (0, 1):
-        raise ValueError(f"hybrid action 'fire' must be 0 or 1, got {action['fire']!r}")
-    if angle.shape != (1,) or not np.all(np.isfinite(angle)):
-        raise ValueError(f"hybrid action 'angle' must be a finite (1,) array, got {angle!r}")
-    return {"fire": fire.astype(np.int32), "angle": angle}
-
-
 class SpaceshipEnv(gym.Env):
     """Spaceship gravity control (``worldplan/Spaceship-v0``).
 
@@ -125,7 +91,8 @@ class SpaceshipEnv(gym.Env):
     | hybrid     | Dict(fire=Discrete(2),         | fire or not;                       | -    |
     |            |      angle=Box(-pi, pi, (1,))) | thruster angle (periodic)          | rad  |
 
-    A wrong shape, NaN/inf, or a discrete value out of range raises ValueError.
+    A wrong shape, NaN/inf, a discrete value out of range or a ``fire`` other than exactly 0 or 1
+    raises ValueError (``spaces.check_action``, shared with the vector env).
 
     ## Observation Space
     ``obs_mode="state"``: Box (13,) float32:
@@ -155,11 +122,14 @@ class SpaceshipEnv(gym.Env):
 
     ## Episode End
     Terminated: crash, leaving the arena [-10, 10]^2 m, or all targets visited.
-    Truncated: after 200 steps (20 s), by Gymnasium's TimeLimit (``max_episode_steps``).
+    Truncated: by Gymnasium's TimeLimit (``max_episode_steps``, registered as 200 steps = 20 s),
+    and at step ``max_steps`` when it is given (a ``max_steps=`` override or a ``params``
+    object): the episode ends at the smaller of the two, flagged once, as in the vector env.
 
     ## Arguments
     ``gymnasium.make("worldplan/Spaceship-v0", action_mode="continuous", obs_mode="state",
-    render_mode=None, params=None, **param_overrides)``; overrides are SpaceshipParams fields.
+    render_mode=None, params=None, **param_overrides)``; overrides are SpaceshipParams fields,
+    range-checked (ValueError naming the field).
 
     ## Version History
     - v0: initial release.
@@ -180,6 +150,9 @@ class SpaceshipEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         self.params = make_params(action_mode, params, **param_overrides)
+        # Only a limit the user gave (a max_steps override or a params object) truncates here;
+        # otherwise Gymnasium's TimeLimit (max_episode_steps) alone sets the episode length.
+        self._own_limit = "max_steps" in param_overrides or params is not None
         self.obs_mode = obs_mode
         self.render_mode = render_mode
         self.action_space = spaces.action_space(self.params)
@@ -217,7 +190,7 @@ class SpaceshipEnv(gym.Env):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         action = check_action(action, self.params)
-        obs, self._state, reward, terminated, _, info = core.step(
+        obs, self._state, reward, terminated, truncated, info = core.step(
             None, self._state, action, self.params
         )
         reward = float(reward)
@@ -227,10 +200,10 @@ class SpaceshipEnv(gym.Env):
         if self.render_mode == "human":
             self.render()
         info = {k: v.item() if hasattr(v, "item") else v for k, v in info.items()}
-        # Time limits come from Gymnasium's TimeLimit wrapper (max_episode_steps), not the core.
         if self.obs_mode == "pixels":
             obs = pixels.rasterize(self._state, self.params)
-        return obs, reward, bool(terminated), False, info
+        # A TimeLimit wrapper ORs in its own limit.
+        return obs, reward, bool(terminated), bool(truncated) and self._own_limit, info
 
     def _observation(self) -> np.ndarray:
         if self.obs_mode == "pixels":

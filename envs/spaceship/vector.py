@@ -13,6 +13,7 @@ from gymnasium.vector.utils import batch_space
 from envs.spaceship.env import make_params
 from envs.spaceship.functional import make_jax
 from envs.spaceship.params import SpaceshipParams
+from envs.spaceship.spaces import check_action
 
 
 def _where(mask: jax.Array, a: Any, b: Any) -> Any:
@@ -63,7 +64,9 @@ class SpaceshipVectorEnv(VectorEnv):
     vectorization_mode="vector_entry_point")``. Autoreset is Gymnasium's next-step mode: the step
     after an episode ends resets that env (its action is ignored, reward 0, flags False). Seeds:
     ``reset(seed=s)`` seeds env i with ``s + i``, so env i replays ``SpaceshipEnv.reset(seed=s+i)``.
-    Time limit: ``max_episode_steps`` steps (the registered 200 by default) sets truncation.
+    Time limit: ``max_episode_steps`` (registered as 200), shortened by a ``max_steps`` given
+    explicitly (or a ``params`` object's), the step where ``gymnasium.make`` truncates the single
+    env. Actions are checked by ``spaces.check_action``, as in the single env.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -82,9 +85,17 @@ class SpaceshipVectorEnv(VectorEnv):
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if render_mode is not None:
             raise ValueError("SpaceshipVectorEnv does not render; use SpaceshipEnv to watch")
+        explicit = "max_steps" in param_overrides or params is not None
         params = make_params(action_mode, params, **param_overrides)
-        if max_episode_steps is not None:
-            params = params.replace(max_steps=int(max_episode_steps))
+        if max_episode_steps is not None and max_episode_steps != -1:  # -1: none, as in make
+            if not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1:
+                raise ValueError(
+                    f"max_episode_steps must be a positive integer or -1, got {max_episode_steps!r}"
+                )
+            # make_vec always passes a limit (the registered 200 unless the user set one): it
+            # shortens an explicit max_steps, and otherwise is the limit, as in SpaceshipEnv.
+            limit = int(max_episode_steps)
+            params = params.replace(max_steps=min(params.max_steps, limit) if explicit else limit)
         self._env = make_jax(params.action_mode, obs_mode, params)
         self.params = params
         self.num_envs = int(num_envs)
@@ -117,7 +128,7 @@ class SpaceshipVectorEnv(VectorEnv):
         """Steps all envs with a batch of N actions (see the single env for their meaning)."""
         if self._states is None:
             raise RuntimeError("call reset() before step()")
-        actions = self._check_actions(actions)
+        actions = check_action(actions, self.params, self.num_envs)
         (
             self._keys,
             obs,
@@ -145,32 +156,6 @@ class SpaceshipVectorEnv(VectorEnv):
             np.asarray(truncated),
             infos,
         )
-
-    def _check_actions(self, actions: Any) -> Any:
-        n, mode = self.num_envs, self.params.action_mode
-        if mode == "continuous":
-            a = np.asarray(actions, dtype=np.float32)
-            if a.shape != (n, 2):
-                raise ValueError(f"actions must have shape ({n}, 2), got {a.shape}")
-            if not np.all(np.isfinite(a)):
-                raise ValueError("actions contain NaN or inf")
-            return a
-        if mode == "discrete":
-            a = np.asarray(actions)
-            if a.shape != (n,) or not np.issubdtype(a.dtype, np.integer):
-                raise ValueError(f"actions must be {n} integers, got shape {a.shape} {a.dtype}")
-            if np.any((a < 0) | (a >= self.params.num_discrete_actions)):
-                raise ValueError(f"discrete actions must be in [0, 9), got {a}")
-            return a.astype(np.int32)
-        if not isinstance(actions, dict) or set(actions) != {"fire", "angle"}:
-            raise ValueError("hybrid actions must be a dict with keys 'fire' and 'angle'")
-        fire = np.asarray(actions["fire"])
-        angle = np.asarray(actions["angle"], dtype=np.float32)
-        if fire.shape != (n,) or np.any((fire != 0) & (fire != 1)):
-            raise ValueError(f"actions['fire'] must be {n} values in {{0, 1}}, got {fire}")
-        if angle.shape != (n, 1) or not np.all(np.isfinite(angle)):
-            raise ValueError(f"actions['angle'] must be finite with shape ({n}, 1)")
-        return {"fire": fire.astype(np.int32), "angle": angle}
 
     def get_state(self) -> Any:
         """The batched state pytree (leaves with a leading (N,) axis), on device."""

@@ -1,0 +1,166 @@
+"""The phases of ``experiments.spaceship``: A2C, the forward model, GBP and DISTGBP through it.
+
+Each phase is saved in the run folder when it finishes (:class:`experiments.spaceship_run.Run`),
+so that ``--resume`` loads it instead of running it again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import jax
+import numpy as np
+
+import agents.a2c as a2c_lib
+from agents.common.results import CHECKPOINT as A2C_CHECKPOINT
+from experiments.spaceship_report import Row, row_from_json, row_to_json
+from experiments.spaceship_run import Run
+from planners import distill as distill_lib
+from planners import gbp as gbp_lib
+from planners import shaping
+from world_models import data as data_lib
+from world_models import dynamics as dynamics_lib
+
+if TYPE_CHECKING:
+    from experiments.spaceship import Config
+
+
+def barrier_note(barrier: shaping.BarrierConfig) -> str:
+    """One line for the table saying what the planners optimised."""
+    if not barrier.enabled:
+        return "Planners (GBP, DISTGBP's teacher, CEM) optimise the model's reward alone."
+    return (
+        "Planners (GBP, DISTGBP's teacher, CEM) optimise the model's reward minus a planet "
+        f"barrier ({barrier.weight:g} reward/m inside {barrier.margin:g} m of the surface, "
+        f"softness {barrier.scale:g} m; planners.shaping); returns are the env's reward. "
+        "--barrier.weight 0 turns it off."
+    )
+
+
+def planner_step(config: Config, model: dynamics_lib.DynamicsModel):
+    """The learned model as the planners see it: ``model.step`` with the planet barrier."""
+    return shaping.shaped(model.step, config.barrier, "obs")
+
+
+def train_model(config: Config, model, env, relax, key: jax.Array, log) -> tuple:
+    """Collects the model budget (random, then GBP refreshes) and trains: (model, params, data)."""
+    fraction = config.random_fraction if config.refresh_rounds > 0 else 1.0
+    random_steps = int(config.model_budget * fraction)
+    refresh = (config.model_budget - random_steps) // max(config.refresh_rounds, 1)
+    keys = jax.random.split(key, config.refresh_rounds + 2)
+    sticky = data_lib.sticky_policy(relax, 0.8)
+    parts = [
+        data_lib.collect(
+            env, sticky, relax.random(keys[0]), relax, random_steps, keys[0], config.n_envs
+        ).data
+    ]
+    params = model.fit(parts[0], config.model_fit, keys[1], log=None).params
+    step = planner_step(config, model)
+    for round_index in range(config.refresh_rounds if refresh >= config.n_envs else 0):
+        policy = gbp_lib.make_policy(config.gbp, relax, step, params)
+        k = keys[round_index + 2]
+        new = data_lib.collect(
+            env, policy, gbp_lib.init_plan(config.gbp, relax), relax, refresh, k, config.n_envs
+        )
+        parts.append(new.data)
+        log(f"refresh {round_index}: GBP rollouts return {np.mean(new.episode_returns):.1f}")
+        params = model.fit(
+            data_lib.concatenate(parts), config.model_fit, k, params=params, log=None
+        ).params
+    data = data_lib.concatenate(parts)
+    return model, params, data
+
+
+def quiet(message: str) -> None:
+    """Trainer log sink: per-epoch lines are too chatty for the table run."""
+
+
+def run_a2c(run: Run, run_dir: Path) -> tuple[Row, list]:
+    """Trains and evaluates A2C (phase "a2c"); returns its row and its training curve.
+
+    A resumed run whose A2C did not finish continues from A2C's last checkpoint.
+    """
+    stage = run.finished("a2c")
+    if stage is not None:
+        return row_from_json(stage.values["row"]), [tuple(p) for p in stage.values["curve"]]
+    a2c_dir = run_dir / "a2c"
+    resume = run.config.resume and (a2c_dir / A2C_CHECKPOINT).exists()
+    a2c_config = run.config.a2c_run
+    key = run.key()
+    trained = a2c_lib.train(
+        a2c_config, run.env, key, run_dir=a2c_dir, resume=resume, progress=False
+    )
+    policy = a2c_lib.make_policy(a2c_config, run.env, trained.params)
+    curve = [
+        (m["env_steps"], m["mean_return"])
+        for m in trained.metrics
+        if np.isfinite(m.get("mean_return", np.nan))
+    ]
+    row = run.row("A2C", policy, None, trained.env_steps)
+    run.save("a2c", {"row": row_to_json(row), "curve": curve})
+    return row, curve
+
+
+def forward_model(run: Run) -> tuple:
+    """The forward model (phase "model"): ``(model, params, data)``, trained or loaded."""
+    config, relax = run.config, run.relax
+    model = dynamics_lib.DynamicsModel(
+        config.dynamics,
+        run.env.observation_space.shape[0],
+        relax.action_dim,
+        tuple(map(bool, relax.simplex_mask)),
+    )
+    data = run.stages.load("model_data")
+    if data is not None:
+        data = data_lib.Transitions(**data.arrays)
+        template = model.init(jax.random.key(0), data_lib.take(data, slice(0, 2)))
+        stage = run.finished("model", template)
+        if stage is not None:
+            return model, stage.params, data
+    model, params, data = train_model(config, model, run.env, relax, run.key(), run.log)
+    run.stages.save("model_data", {}, arrays=data._asdict())
+    run.save("model", {"env_steps": len(data.obs)}, params=params)
+    return model, params, data
+
+
+def run_model_based(run: Run, model, params, buffer_obs: np.ndarray, n: int | None = None) -> tuple:
+    """GBP and DISTGBP through a model; returns (rows, distill result).
+
+    ``buffer_obs`` (N, obs_dim) are the observations of the model's dataset, one per env step of
+    its budget; DISTGBP labels them with GBP (no new env steps).
+    """
+    budget = len(buffer_obs)
+    config, relax = run.config, run.relax
+    step = planner_step(config, model)
+    gbp_policy = gbp_lib.make_policy(config.gbp, relax, step, params)
+    gbp_row = run.row("GBP", gbp_policy, gbp_lib.init_plan(config.gbp, relax), budget, n)
+    result = distill_lib.distill(
+        config.distill,
+        config.policy_fit,
+        run.env,
+        relax,
+        config.gbp,
+        step,
+        params,
+        run.key(),
+        log=quiet,
+        buffer_obs=buffer_obs,
+    )
+    student = result.student.policy(result.params)
+    dist_row = run.row("DISTGBP", student, np.zeros(()), budget + result.env_steps, n)
+    return [gbp_row, dist_row], result
+
+
+def model_based_rows(run: Run, name: str, model, params, buffer_obs, n=None) -> tuple:
+    """Phase ``name``: :func:`run_model_based`'s rows and the student's params and history."""
+    student = distill_lib.DistilledPolicy(run.relax, model.obs_dim, run.config.distill.hidden_sizes)
+    template = student.init(jax.random.key(0), np.zeros((2, model.obs_dim), np.float32))
+    stage = run.finished(name, template)
+    if stage is not None:
+        rows = [row_from_json(r) for r in stage.values["rows"]]
+        return rows, stage.params, stage.values["history"]
+    rows, result = run_model_based(run, model, params, buffer_obs, n)
+    values = {"rows": [row_to_json(r) for r in rows], "history": result.history}
+    run.save(name, values, params=result.params)
+    return rows, result.params, result.history
