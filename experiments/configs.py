@@ -1,10 +1,15 @@
-"""Checks shared by the experiments' ``Config`` dataclasses."""
+"""The experiments' command line and the checks their ``Config`` dataclasses share."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import tyro
+
+from experiments import io
+from experiments.stages import RunFolderError
 
 
 def refuse_replaced(config: Any, replaced: Mapping[tuple[str, str], str]) -> None:
@@ -24,3 +29,18 @@ def refuse_replaced(config: Any, replaced: Mapping[tuple[str, str], str]) -> Non
     for (part, field), instead in replaced.items():
         if getattr(getattr(config, part), field) != getattr(defaults[part], field):
             raise ValueError(f"--{part}.{field.replace('_', '-')} is set by the run: use {instead}")
+
+
+def run_main(
+    main: Callable[[Any], Any], config_cls: type, args: Sequence[str] | None = None
+) -> Any:
+    """``main(tyro.cli(config_cls))``, with a run-folder problem reported in one line.
+
+    An existing run without ``--resume``, ``--resume`` without ``--run-name``, or a resumed run
+    whose settings differ exit with ``error: ...`` (status 1) instead of a traceback.
+    """
+    config = tyro.cli(config_cls, args=args)
+    try:
+        return main(config)
+    except (RunFolderError, io.CheckpointError) as e:
+        raise SystemExit(f"error: {e}") from e

@@ -26,11 +26,11 @@ from typing import Literal
 
 import jax
 import numpy as np
-import tyro
 
 from envs.poke import dataset
 from envs.poke.params import PokeParams
 from experiments import io
+from experiments.configs import run_main
 from experiments.poke_claims import other_claims, prediction_claims, verdict_lines
 from experiments.poke_eval import (
     best_of_k_errors,
@@ -291,4 +291,4 @@ def main(config: Config, log=print) -> Path:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Config))
+    run_main(main, Config)

@@ -73,13 +73,12 @@ class _EnvPolicy:
 def _agent_policy(run: Path, env: gym.Env, algorithm: str) -> Any:
     """The policy of an ``agents.a2c``/``agents.ppo`` results folder, as a host callable."""
     from agents.common.policy import load_params, make_policy
+    from agents.common.results import read_run_config
     from planners.checkpoints import HostPolicy
 
-    saved = json.loads((run / "config.json").read_text())
     module = importlib.import_module(f"agents.{algorithm}")
     config_cls = module.A2CConfig if algorithm == "a2c" else module.PPOConfig
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()}
-    config = config_cls(**fields)
+    config, _ = read_run_config(run, config_cls)
     params = load_params(algorithm, config, env, run)
     return HostPolicy(make_policy(config, env, params), None)
 

@@ -24,11 +24,10 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import tyro
 
 import agents.a2c as a2c_lib
 from experiments import io
-from experiments.configs import refuse_replaced
+from experiments.configs import refuse_replaced, run_main
 from experiments.spaceship_phases import (
     barrier_note,
     forward_model,
@@ -231,4 +230,4 @@ def main(config: Config) -> Path:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Config))
+    run_main(main, Config)

@@ -22,14 +22,13 @@ from typing import Any
 
 import jax
 import numpy as np
-import tyro
 
 from envs.towers import physics, planning
 from envs.towers.dataset import DatasetConfig, generate, load_dataset
 from envs.towers.grad_planning import GradConfig
 from envs.towers.params import Params
 from experiments import io
-from experiments.configs import refuse_replaced
+from experiments.configs import refuse_replaced, run_main
 from experiments.stages import open_run
 from experiments.towers_planning import overhang_task, planning_dataset, train_planning_model
 from experiments.towers_report import save_mask_grid, targets, write_table
@@ -264,4 +263,4 @@ def main(config: Config) -> Path:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Config))
+    run_main(main, Config)

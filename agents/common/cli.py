@@ -12,7 +12,7 @@ import gymnasium as gym
 import jax
 import tyro
 
-from agents.common.results import CONFIG
+from agents.common.results import read_run_config
 from agents.common.train import Algorithm, train
 from experiments import io
 
@@ -65,15 +65,7 @@ def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
     argv = list(argv)
     if "--resume" not in argv or argv.index("--resume") + 1 >= len(argv):
         return None
-    file = Path(argv[argv.index("--resume") + 1]) / CONFIG
-    saved = io.read_settings(file)
-    values = io.settings_entry(saved, "config", file)
-    if isinstance(values, dict):
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    try:
-        config = io.config_from_settings(config_cls, values, file, "config")
-    except io.CheckpointError as e:  # e.g. a PPO run resumed with the A2C command
-        raise io.CheckpointError(f"{e} (the run was made by {saved.get('algorithm')!r})") from e
+    config, saved = read_run_config(argv[argv.index("--resume") + 1], config_cls)
     return RunArgs(config=config, env=saved.get("env", RunArgs.env),
                    seed=saved.get("seed", 0), host=saved.get("path") == "host")  # fmt: skip
 

@@ -165,3 +165,25 @@ class Progress:
         """Closes the bar."""
         if self.bar is not None:
             self.bar.close()
+
+
+def read_run_config(run_dir: str | Path, config_cls: type) -> tuple[Any, dict[str, Any]]:
+    """The config an A2C/PPO run was made with, and the whole of its ``config.json``.
+
+    Fields missing from the file keep their defaults; lists come back as tuples.
+
+    Raises:
+        experiments.io.CheckpointError: config.json is missing, not valid JSON, has no
+            ``config`` entry, or names fields that ``config_cls`` does not have (e.g. a PPO run
+            read as A2C); the message names the file.
+    """
+    file = Path(run_dir) / CONFIG
+    saved = io.read_settings(file)
+    values = io.settings_entry(saved, "config", file)
+    if isinstance(values, dict):
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        config = io.config_from_settings(config_cls, values, file, "config")
+    except io.CheckpointError as e:
+        raise io.CheckpointError(f"{e} (the run was made by {saved.get('algorithm')!r})") from e
+    return config, saved

@@ -1,0 +1,63 @@
+"""experiments.stages: finished phases saved and loaded; run folders opened, resumed, refused."""
+
+import numpy as np
+import pytest
+
+from experiments import io, stages, towers
+from experiments.configs import run_main
+
+
+def test_a_phase_round_trips_its_values_arrays_and_params(tmp_path):
+    book = stages.Stages(tmp_path)
+    assert book.load("fit") is None and not book.has("fit")
+    params = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(3, np.float32)}
+    book.save("fit", {"loss": 0.25, "rows": [1, 2]}, arrays={"x": np.eye(2)}, params=params)
+    template = {"w": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
+    stage = book.load("fit", template)
+    assert book.has("fit") and book.finished() == ["fit"]
+    assert stage.values == {"loss": 0.25, "rows": [1, 2]}
+    np.testing.assert_array_equal(stage.arrays["x"], np.eye(2))
+    np.testing.assert_array_equal(stage.params["w"], params["w"])
+    with pytest.raises(ValueError, match="template"):
+        book.load("fit")  # params saved: a template is needed to restore them
+    with pytest.raises(io.CheckpointError, match="shape"):
+        book.load("fit", {"w": np.zeros((3, 3), np.float32), "b": np.zeros(3, np.float32)})
+
+
+def test_corrupt_or_incomplete_phases_are_named(tmp_path):
+    book = stages.Stages(tmp_path)
+    book.save("a", {"x": 1})
+    (book.folder / "a.json").write_text('{"x": ')
+    with pytest.raises(io.CheckpointError, match="a.json"):
+        book.load("a")
+    book.save("b", {"x": 1}, arrays={"y": np.ones(2)})
+    (book.folder / "b.npz").write_bytes(b"not a zip")
+    with pytest.raises(io.CheckpointError, match="b.npz"):
+        book.load("b")
+    book.save("c", {"x": 1})
+    with pytest.raises(io.CheckpointError, match="c.ckpt"):
+        book.load("c", template={"w": np.zeros(2)})  # its params file is missing
+    with pytest.raises(ValueError, match="plain file name"):
+        book.save("../escape", {})
+
+
+def test_open_run_resumes_refuses_and_never_overwrites(tmp_path):
+    config = {"seed": 0, "resume": False, "steps": 10}
+    run_dir, _ = stages.open_run(tmp_path, "r", config, resume=False)
+    assert io.read_json(run_dir / "config.json") == config
+    with pytest.raises(stages.RunFolderError, match="--resume"):
+        stages.open_run(tmp_path, "r", config, resume=False)
+    again, _ = stages.open_run(tmp_path, "r", {**config, "resume": True}, resume=True)
+    assert again == run_dir
+    with pytest.raises(io.CheckpointError, match="steps differ"):
+        stages.open_run(tmp_path, "r", {**config, "steps": 11}, resume=True)
+    with pytest.raises(stages.RunFolderError, match="--run-name"):
+        stages.open_run(tmp_path, None, config, resume=True)
+
+
+def test_the_command_line_reports_a_used_run_folder_in_one_line(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text("{}")
+    args = ["--results-dir", str(tmp_path), "--run-name", "r"]
+    with pytest.raises(SystemExit, match="error: .* already holds a run"):
+        run_main(towers.main, towers.Config, args)
