@@ -173,7 +173,7 @@ def main(config: Config) -> Path:
     model, params, data = forward_model(run)
     run.log(f"forward model trained on {len(data.obs):,} env steps")
     for fraction in config.curve_fractions:
-        budget = int(fraction * len(data.obs))
+        budget = int(fraction * len(data.obs)) // config.n_envs * config.n_envs  # whole steps
         part = data_lib.take(data, slice(0, budget))
         stage = f"curve-{fraction:g}"
         if not run.stages.has(stage):

@@ -128,9 +128,11 @@ def run_model_based(run: Run, model, params, buffer_obs: np.ndarray, n: int | No
     """GBP and DISTGBP through a model; returns (rows, distill result).
 
     ``buffer_obs`` (N, obs_dim) are the observations of the model's dataset, one per env step of
-    its budget; DISTGBP labels them with GBP (no new env steps).
+    its budget, as collected: time-major, ``n_envs`` envs side by side (N a multiple of it).
+    DISTGBP labels them with GBP along those trajectories (no new env steps).
     """
     budget = len(buffer_obs)
+    trajectories = np.asarray(buffer_obs).reshape(-1, run.config.n_envs, buffer_obs.shape[-1])
     config, relax = run.config, run.relax
     step = planner_step(config, model)
     gbp_policy = gbp_lib.make_policy(config.gbp, relax, step, params)
@@ -145,7 +147,7 @@ def run_model_based(run: Run, model, params, buffer_obs: np.ndarray, n: int | No
         params,
         run.key(),
         log=quiet,
-        buffer_obs=buffer_obs,
+        buffer_obs=trajectories,
     )
     student = result.student.policy(result.params)
     dist_row = run.row("DISTGBP", student, np.zeros(()), budget + result.env_steps, n)

@@ -1,8 +1,11 @@
-"""GBP's labels for DISTGBP: batched cold-start plans, and states imagined in a learned model.
+"""GBP's labels for DISTGBP: batched plans, and states imagined in a learned model.
 
 :func:`label` runs GBP from each of many observations at once (one jitted, vmapped plan per
-chunk) and keeps the first action; :func:`imagine` rolls a policy network out in the learned
-model, so DAgger (Ross et al. 2011) can show the student its own mistakes without env steps.
+chunk) from a cold (zero) plan and keeps the first action. :func:`label_trajectories` labels
+recorded trajectories as the receding-horizon GBP policy would act along them: each step's plan
+starts from the previous step's plan, shifted, so the labels are those of the planner that the
+experiment's GBP row runs. :func:`imagine` rolls a policy network out in the learned model, so
+DAgger (Ross et al. 2011) can show the student its own mistakes without env steps.
 """
 
 from __future__ import annotations
@@ -61,6 +64,80 @@ def make_labeller(gbp_config: gbp.GBPConfig, relax: relax_lib.Relaxation, model_
     """The batched GBP used by :func:`label`: ``(model_params, obs (B, D), plan0, keys (B,))``."""
     plan = functools.partial(gbp.plan, gbp_config, relax, model_step)
     return jax.jit(jax.vmap(plan, in_axes=(None, 0, None, 0)))
+
+
+def segments(n_steps: int, wanted: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Evenly spaced runs of consecutive time steps, for warm-started labelling.
+
+    Args:
+        n_steps: time steps T of the recorded trajectories.
+        wanted: time steps to pick (all of them if ``wanted >= n_steps``).
+        length: steps per run (the last run may be cut to fit ``wanted``).
+
+    Returns:
+        ``index`` (K,) int time steps, increasing, and ``starts`` (K,) bool, True where a run
+        begins (its plan starts cold).
+    """
+    if wanted >= n_steps:
+        index = np.arange(n_steps)
+        return index, index == 0
+    runs = -(-wanted // length)
+    firsts = np.linspace(0, n_steps - length, runs).round().astype(int) if runs > 1 else [0]
+    index = np.concatenate([np.arange(f, min(f + length, n_steps)) for f in firsts])[:wanted]
+    starts = np.zeros(len(index), bool)
+    starts[0] = True
+    starts[1:] = np.diff(index) != 1
+    return index, starts
+
+
+def make_trajectory_labeller(
+    gbp_config: gbp.GBPConfig, relax: relax_lib.Relaxation, model_step: Any
+) -> Any:
+    """The jitted scan of :func:`label_trajectories`.
+
+    Returns:
+        ``(model_params, obs (T, B, D), starts (T,) bool, keys (T,)) -> targets (T, B, A)``.
+    """
+    plan = jax.vmap(functools.partial(gbp.plan, gbp_config, relax, model_step),
+                    in_axes=(None, 0, 0, 0))  # fmt: skip
+    cold = gbp.init_plan(gbp_config, relax)
+
+    def run(model_params, obs, starts, keys):
+        batch = obs.shape[1]
+
+        def body(plans, step):
+            obs_t, start, key = step
+            plans = jnp.where(start, cold, plans)
+            result = plan(model_params, obs_t, plans, jax.random.split(key, batch))
+            targets = jax.vmap(relax.hard_vector)(result.plan[:, 0])
+            return jax.vmap(gbp.shift_plan)(result.plan), targets
+
+        plans = jnp.broadcast_to(cold, (batch, *cold.shape))
+        return jax.lax.scan(body, plans, (obs, starts, keys))[1]
+
+    return jax.jit(run)
+
+
+def label_trajectories(
+    labeller: Any, model_params: Any, obs: np.ndarray, starts: np.ndarray, key: jax.Array
+) -> Labelled:
+    """Labels B trajectories step by step, each plan warm-started from the previous one.
+
+    Args:
+        labeller: :func:`make_trajectory_labeller`'s function.
+        model_params: the learned model's params.
+        obs: (T, B, D) observations, time-major: ``obs[t, b]`` follows ``obs[t - 1, b]``. Where
+            it does not (an episode boundary), the warm start is merely a worse first guess.
+        starts: (T,) bool, True where the plans start cold (see :func:`segments`).
+        key: PRNG key.
+
+    Returns:
+        The (T * B) observations, flattened time-major, with GBP's first actions.
+    """
+    keys = jax.random.split(key, len(obs))
+    targets = labeller(model_params, jnp.asarray(obs), jnp.asarray(starts), keys)
+    flat = np.asarray(obs, np.float32).reshape(-1, obs.shape[-1])
+    return Labelled(flat, np.asarray(targets).reshape(len(flat), -1))
 
 
 def gbp_labelled(

@@ -33,7 +33,39 @@ def test_imagine_keeps_finite_states_within_the_widened_reference_range():
     )
 
 
-def test_distill_from_buffer_and_imagined_dagger_takes_no_env_steps_and_learns():
+def test_segments_pick_evenly_spaced_runs_of_consecutive_steps():
+    index, starts = labels.segments(10, 20, 3)
+    np.testing.assert_array_equal(index, np.arange(10))
+    np.testing.assert_array_equal(starts, np.arange(10) == 0)
+    index, starts = labels.segments(100, 7, 3)  # runs at 0, 48 (48.5 rounds to even), 97
+    np.testing.assert_array_equal(index, [0, 1, 2, 48, 49, 50, 97])
+    np.testing.assert_array_equal(starts, [1, 0, 0, 1, 0, 0, 1])
+
+
+def test_warm_started_labels_carry_the_optimisation_along_a_trajectory():
+    # One Adam step per state: a cold plan barely moves, a plan warm-started from the previous
+    # step's keeps improving while the point stays put, as receding-horizon GBP does.
+    config = gbp.GBPConfig(horizon=3, n_iterations=1, n_restarts=1, learning_rate=0.3)
+    points = np.array([[-0.5, 0.5], [0.9, 0.6]], np.float32)
+    obs = np.broadcast_to(points, (8, 2, 2)).copy()  # (T, B, D): each point held for 8 steps
+    continuous = relax.Continuous(2)
+    labeller = labels.make_trajectory_labeller(config, continuous, _toward_goal)
+    starts = np.arange(8) == 0
+    warm = labels.label_trajectories(labeller, 0.2, obs, starts, jax.random.key(0))
+    assert warm.obs.shape == (16, 2) and warm.target.shape == (16, 2)
+    best = labels.label(
+        labels.make_labeller(gbp.GBPConfig(horizon=3, n_iterations=60, n_restarts=1,
+                                           learning_rate=0.3), continuous, _toward_goal),
+        0.2, gbp.GBPConfig(horizon=3), continuous, points, jax.random.key(1), 2,
+    )  # fmt: skip
+    first, last = warm.target[:2], warm.target[-2:]  # step 0 is a cold plan
+    np.testing.assert_array_less(
+        np.linalg.norm(last - best, axis=1), 0.5 * np.linalg.norm(first - best, axis=1)
+    )
+
+
+@pytest.mark.parametrize("layout", ["flat", "trajectories"])
+def test_distill_from_buffer_and_imagined_dagger_takes_no_env_steps_and_learns(layout):
     config = distill.DistillConfig(
         hidden_sizes=(32,),
         expert_steps=0,
@@ -45,6 +77,8 @@ def test_distill_from_buffer_and_imagined_dagger_takes_no_env_steps_and_learns()
     )
     planner = gbp.GBPConfig(horizon=3, n_iterations=15, n_restarts=1, learning_rate=0.3)
     buffer = np.random.default_rng(0).uniform(-1, 1, (400, 2)).astype(np.float32)
+    if layout == "trajectories":  # 300 states wanted: 15 steps of 20 envs, labelled warm
+        buffer = buffer.reshape(20, 20, 2)
     result = distill.distill(
         config,
         trainer.TrainerConfig(batch_size=32, max_epochs=30, patience=30),
