@@ -90,6 +90,17 @@ def segments(n_steps: int, wanted: int, length: int) -> tuple[np.ndarray, np.nda
     return index, starts
 
 
+class _TimeStep(NamedTuple):
+    """What :func:`make_trajectory_labeller`'s scan reads at one time step."""
+
+    obs: Any
+    """(B, D) observations."""
+    start: Any
+    """() bool: plans start cold here."""
+    key: Any
+    """PRNG key of the step."""
+
+
 def make_trajectory_labeller(
     gbp_config: gbp.GBPConfig, relax: relax_lib.Relaxation, model_step: Any
 ) -> Any:
@@ -105,15 +116,14 @@ def make_trajectory_labeller(
     def run(model_params, obs, starts, keys):
         batch = obs.shape[1]
 
-        def body(plans, step):
-            obs_t, start, key = step
-            plans = jnp.where(start, cold, plans)
-            result = plan(model_params, obs_t, plans, jax.random.split(key, batch))
+        def body(plans, step: _TimeStep):
+            plans = jnp.where(step.start, cold, plans)
+            result = plan(model_params, step.obs, plans, jax.random.split(step.key, batch))
             targets = jax.vmap(relax.hard_vector)(result.plan[:, 0])
             return jax.vmap(gbp.shift_plan)(result.plan), targets
 
-        plans = jnp.broadcast_to(cold, (batch, *cold.shape))
-        return jax.lax.scan(body, plans, (obs, starts, keys))[1]
+        plans = jnp.broadcast_to(cold, (batch, *cold.shape))  # the carry: (B, H, P) plans
+        return jax.lax.scan(body, plans, _TimeStep(obs, starts, keys))[1]
 
     return jax.jit(run)
 
