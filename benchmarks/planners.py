@@ -24,6 +24,7 @@ import tyro
 from benchmarks.common import gpu_target
 from envs.jax_env import make_jax_env
 from experiments import spaceship
+from experiments.configs import cpu_dispatch_mode, inline_cpu_dispatch
 from planners import cem, distill, gbp, oracle, relax
 from world_models import dynamics
 from world_models.data import Transitions
@@ -33,8 +34,8 @@ from world_models.data import Transitions
 class Config:
     """Benchmark settings."""
 
-    repeats: int = 20
-    """Timed calls per row (PETS scale: max(1, repeats // 10))."""
+    repeats: int = 50
+    """Timed calls per row, median reported (PETS scale: max(1, repeats // 10))."""
     pets: bool = True
     """Include the PETS-scale CEM row (seconds per call)."""
     hidden_sizes: tuple[int, ...] = (128, 128)
@@ -42,11 +43,17 @@ class Config:
 
 
 def _time(fn, *args, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls of compiled ``fn``, each timed alone.
+
+    As the experiment's ``seconds_per_action``: a stalled call moves a mean, not the median.
+    """
     jax.block_until_ready(fn(*args))
-    start = time.perf_counter()
+    times = []
     for _ in range(repeats):
+        start = time.perf_counter()
         jax.block_until_ready(fn(*args))
-    return (time.perf_counter() - start) / repeats
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def _model(hidden: tuple[int, ...], ensemble: int, obs_dim: int, action_dim: int):
@@ -142,7 +149,10 @@ def main(config: Config) -> list[tuple[str, float]]:
     """Prints the table with ratios to the GBP row and the target checks."""
     rows = measure(config)
     baseline = rows[0][1]
-    print(f"device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s)")
+    print(
+        f"device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s); "
+        f"JAX CPU dispatch {cpu_dispatch_mode()}; median of {config.repeats} single calls"
+    )
     print("| planner | ms/action | ratio to GBP |\n|---|---|---|")
     for name, seconds in rows:
         print(f"| {name} | {seconds * 1e3:.4f} | {seconds / baseline:.4f} |")
@@ -166,4 +176,5 @@ def main(config: Config) -> list[tuple[str, float]]:
 
 
 if __name__ == "__main__":
+    inline_cpu_dispatch()  # before any JAX computation, as experiments.spaceship does
     main(tyro.cli(Config))

@@ -27,7 +27,7 @@ import numpy as np
 
 import agents.a2c as a2c_lib
 from experiments import io
-from experiments.configs import refuse_replaced, run_main
+from experiments.configs import inline_cpu_dispatch, refuse_replaced, run_main
 from experiments.spaceship_phases import (
     barrier_note,
     forward_model,
@@ -41,7 +41,7 @@ from experiments.spaceship_report import (
     PAPER_MODEL_STEPS,
     write_results,
 )
-from experiments.spaceship_run import Run
+from experiments.spaceship_run import Run, timing_note
 from experiments.stages import open_run
 from planners import cem as cem_lib
 from planners import checkpoints, oracle, shaping
@@ -224,10 +224,17 @@ def main(config: Config) -> Path:
     )
     budgets = (config.a2c_budget, config.model_budget)
     write_results(
-        run_dir, config.full, budgets, rows, curve, history, (barrier_note(config.barrier),)
+        run_dir,
+        config.full,
+        budgets,
+        rows,
+        curve,
+        history,
+        (barrier_note(config.barrier), timing_note(config.timing_repeats)),
     )
     return run_dir
 
 
 if __name__ == "__main__":
+    inline_cpu_dispatch()  # before any JAX computation: steadier single-call timings
     run_main(main, Config)

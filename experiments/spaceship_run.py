@@ -16,6 +16,7 @@ import numpy as np
 
 from agents.common.evaluate import evaluate_jax
 from envs.jax_env import make_jax_env
+from experiments.configs import cpu_dispatch_mode
 from experiments.spaceship_report import Row, row_from_json, row_to_json
 from experiments.stages import Stage, Stages
 from planners import relax as relax_lib
@@ -47,6 +48,17 @@ def seconds_per_action(
         jax.block_until_ready(act(*args, k))
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def timing_note(repeats: int) -> str:
+    """One line for the table saying how s/action was measured (see :func:`seconds_per_action`)."""
+    if repeats == 0:
+        return "s/action: evaluation wall time per batched env step (timing_repeats=0)."
+    device = jax.devices()[0]
+    where = f"{device.platform.upper()} {device.device_kind}"
+    if device.platform == "cpu":
+        where += f", JAX dispatch {cpu_dispatch_mode()}"
+    return f"s/action: median of {repeats} single-env calls, each timed alone ({where})."
 
 
 class Run:

@@ -1,7 +1,10 @@
 """experiments.spaceship.main end to end on a tiny config; policies loaded from its folder."""
 
 import dataclasses
+import os
 import re
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -214,3 +217,28 @@ def test_claims_say_which_side_of_gbp_distgbp_falls(distgbp_mean, expected):
     side = {30.0: "[27.0, 33.0])", 38.0: "; DISTGBP above GBP)", 20.0: "; DISTGBP below GBP)"}
     assert matches.endswith(side[distgbp_mean])
     assert "held (20x" in faster
+
+
+def test_timing_note_says_how_time_per_action_was_measured():
+    assert "batched env step" in spaceship_run.timing_note(0)
+    # this process's backend started with JAX's default (asynchronous) CPU dispatch
+    assert spaceship_run.timing_note(50) == (
+        "s/action: median of 50 single-env calls, each timed alone (CPU cpu, JAX dispatch async)."
+    )
+
+
+def test_inline_cpu_dispatch_applies_when_called_before_jax_starts():
+    # a fresh interpreter: the setting only takes effect before the CPU backend exists
+    code = (
+        "import jax, jax.numpy as jnp\n"
+        "from experiments.configs import cpu_dispatch_mode, inline_cpu_dispatch\n"
+        "assert cpu_dispatch_mode() == 'async'\n"
+        "assert inline_cpu_dispatch()\n"
+        "assert float(jnp.ones(3).sum()) == 3.0\n"
+        "print(cpu_dispatch_mode())\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "inline"
