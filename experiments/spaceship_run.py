@@ -55,9 +55,10 @@ def timing_note(repeats: int) -> str:
     if repeats == 0:
         return "s/action: evaluation wall time per batched env step (timing_repeats=0)."
     device = jax.devices()[0]
-    where = f"{device.platform.upper()} {device.device_kind}"
     if device.platform == "cpu":
-        where += f", JAX dispatch {cpu_dispatch_mode()}"
+        where = f"CPU, JAX dispatch {cpu_dispatch_mode()}"
+    else:
+        where = f"{device.platform.upper()} {device.device_kind}"
     return f"s/action: median of {repeats} single-env calls, each timed alone ({where})."
 
 

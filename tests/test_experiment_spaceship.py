@@ -223,7 +223,7 @@ def test_timing_note_says_how_time_per_action_was_measured():
     assert "batched env step" in spaceship_run.timing_note(0)
     # this process's backend started with JAX's default (asynchronous) CPU dispatch
     assert spaceship_run.timing_note(50) == (
-        "s/action: median of 50 single-env calls, each timed alone (CPU cpu, JAX dispatch async)."
+        "s/action: median of 50 single-env calls, each timed alone (CPU, JAX dispatch async)."
     )
 
 
