@@ -169,6 +169,38 @@ class _Progress(NamedTuple):
     history: list[dict]
 
 
+def _epoch_record(
+    epoch: int, train_logs: dict[str, float], val_logs: dict[str, float], seconds: float
+) -> dict[str, float]:
+    """One history row: epoch, losses, other metrics, wall time [s].
+
+    The validation loss falls back to the training loss when there is no validation set; every
+    other logged metric is kept as ``train_<name>`` / ``val_<name>``.
+    """
+    record = {
+        "epoch": epoch,
+        "train_loss": train_logs["loss"],
+        "val_loss": val_logs.get("loss", train_logs["loss"]),
+    }
+    record.update({f"train_{k}": v for k, v in train_logs.items() if k != "loss"})
+    record.update({f"val_{k}": v for k, v in val_logs.items() if k != "loss"})
+    record["seconds"] = seconds
+    return record
+
+
+def _advanced(progress: _Progress, record: dict[str, float]) -> tuple[_Progress, bool]:
+    """The bookkeeping after the epoch ``record`` describes, and whether it improved."""
+    improved = record["val_loss"] < progress.best_val_loss
+    advanced = _Progress(
+        epoch=progress.epoch + 1,
+        best_epoch=progress.epoch if improved else progress.best_epoch,
+        best_val_loss=record["val_loss"] if improved else progress.best_val_loss,
+        bad_epochs=0 if improved else progress.bad_epochs + 1,
+        history=[*progress.history, record],
+    )
+    return advanced, improved
+
+
 def _checkpoint_meta(config: TrainerConfig, n_train: int, progress: _Progress) -> dict[str, Any]:
     return {
         "kind": CHECKPOINT_KIND,
@@ -271,22 +303,10 @@ def fit(
                 "lower learning_rate or check the data for NaN"
             )
         val_logs = evaluator(state.params, val_data, eval_key) if val_data is not None else {}
-        val_loss = val_logs.get("loss", train_logs["loss"])
-        record = {"epoch": progress.epoch, "train_loss": train_logs.pop("loss")}
-        record["val_loss"] = val_loss
-        record.update({f"train_{k}": v for k, v in train_logs.items()})
-        record.update({f"val_{k}": v for k, v in val_logs.items() if k != "loss"})
-        record["seconds"] = time.perf_counter() - start
-        improved = val_loss < progress.best_val_loss
+        record = _epoch_record(progress.epoch, train_logs, val_logs, time.perf_counter() - start)
+        progress, improved = _advanced(progress, record)
         if improved:
             best_params = state.params
-        progress = _Progress(
-            epoch=progress.epoch + 1,
-            best_epoch=progress.epoch if improved else progress.best_epoch,
-            best_val_loss=val_loss if improved else progress.best_val_loss,
-            bad_epochs=0 if improved else progress.bad_epochs + 1,
-            history=[*progress.history, record],
-        )
         if path is not None:
             io.save_checkpoint(
                 path,
@@ -296,6 +316,7 @@ def fit(
         if log:
             log(
                 f"epoch {record['epoch']:3d}  train {record['train_loss']:.4g}  "
-                f"val {val_loss:.4g}{'  *' if improved else ''}  ({record['seconds']:.2f}s)"
+                f"val {record['val_loss']:.4g}{'  *' if improved else ''}  "
+                f"({record['seconds']:.2f}s)"
             )
     return FitResult(best_params, progress.history, progress.best_epoch, progress.best_val_loss)
