@@ -1,8 +1,9 @@
 """Goal reaching for the poke experiment: GBP on the poke through an action-conditioned model.
 
-:func:`goal_reaching` trains :class:`world_models.een.PokeForwardModel` on single-object pokes
-and scores three policies on ``worldplan/Poke-v0``'s goal task: pokes planned by gradient descent
-through the model (:func:`plan_poke`), uniform random pokes, and random pokes aimed at the object.
+:func:`goal_reaching` trains :class:`world_models.poke_forward.PokeForwardModel` on
+single-object pokes and scores three policies on ``worldplan/Poke-v0``'s goal task: pokes planned
+by gradient descent through the model (:func:`plan_poke`), uniform random pokes, and random pokes
+aimed at the object.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from envs.poke import dataset, task
 from envs.poke.env import PokeEnv
 from envs.poke.params import PokeParams
 from planners import ascent
-from world_models import een
+from world_models import poke_forward
 from world_models.trainer import TrainerConfig, fit
 
 
@@ -89,7 +90,7 @@ def plan_poke(
     (:func:`planners.ascent.maximise`), and the one with the best predicted reward is kept.
 
     Args:
-        forward_params: :class:`world_models.een.PokeForwardModel` parameters.
+        forward_params: :class:`world_models.poke_forward.PokeForwardModel` parameters.
         objects: (max_objects, 8) object observation.
         goal: (2,) goal of object 0 [m].
         key: PRNG key for the random restarts.
@@ -108,7 +109,7 @@ def plan_poke(
 
     def predicted_reward(variable: jax.Array, _: jax.Array) -> jax.Array:
         poke = aimed_poke(objects, variable[0], variable[1], params)
-        return task.reward(een.predict_position(forward_params, objects, poke), goal)
+        return task.reward(poke_forward.predict_position(forward_params, objects, poke), goal)
 
     config = ascent.AscentConfig(steps=steps, learning_rate=learning_rate)
     best = ascent.maximise(predicted_reward, variables, key, config).x
@@ -174,9 +175,9 @@ def goal_reaching(
     """
     data = {k: data[k] for k in ("objects", "next_objects", "poke")}
     log("action-conditioned forward model")
-    init = een.init_forward(jax.random.PRNGKey(config.seed + 3), params.max_objects)
+    init = poke_forward.init_forward(jax.random.PRNGKey(config.seed + 3), params.max_objects)
     fitted = fit(
-        een.forward_loss,
+        poke_forward.forward_loss,
         init,
         data,
         config.forward_trainer,
