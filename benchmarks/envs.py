@@ -125,7 +125,9 @@ def make_batched_rollout(num_envs: int, length: int, num_resets: int):
 
 def main() -> None:
     """Measures and prints the table."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--vector-sizes", type=int, nargs="+", help="VectorEnv env counts")
     parser.add_argument(

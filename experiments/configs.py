@@ -10,7 +10,6 @@ import jax
 import tyro
 
 from experiments import io
-from experiments.stages import RunFolderError
 
 
 def refuse_replaced(config: Any, replaced: Mapping[tuple[str, str], str]) -> None:
@@ -70,5 +69,5 @@ def run_main(
     config = tyro.cli(config_cls, args=args)
     try:
         return main(config)
-    except (RunFolderError, io.CheckpointError) as e:
+    except (io.RunFolderError, io.CheckpointError) as e:
         raise SystemExit(f"error: {e}") from e

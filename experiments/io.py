@@ -28,6 +28,10 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or was written for another config or model."""
 
 
+class RunFolderError(ValueError):
+    """A run folder cannot be used as asked (it holds a run, or ``--resume`` lacks a name)."""
+
+
 def to_jsonable(obj: Any) -> Any:
     """Converts dataclasses, numpy scalars/arrays, paths and tuples into JSON-friendly values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -68,12 +72,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_with_file_mode(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def replace_with_file_mode(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Moves the finished temporary file ``tmp`` onto ``path`` (``os.replace``, atomic).
+
+    ``tempfile.mkstemp`` creates files readable by their owner only (0600); the file first gets
+    the mode ``open()`` would have given it (0666 less the umask), so results and checkpoints
+    are as readable as any other file the user writes.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

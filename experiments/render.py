@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers the ids)
+from experiments import io
 
 Policy = Callable[[np.ndarray, gym.Env], Any]
 """``policy(obs, env) -> action`` for one env; ``env.unwrapped`` gives access to the true state."""
@@ -110,6 +111,26 @@ def make_policy(config: Config, env: gym.Env) -> Policy:
     return _EnvPolicy(policy, needs_state=config.policy == "gbp-true")
 
 
+def check_out(path: Path) -> None:
+    """Refuses a video path the writer cannot produce (called before any episode is played).
+
+    Raises:
+        ValueError: ``path`` does not end in .gif or .mp4.
+        ImportError: .mp4 without imageio (the ``video`` extra).
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"--out must end in .gif or .mp4, got {path}")
+    if suffix == ".mp4":
+        try:
+            import imageio.v2  # noqa: F401
+        except ImportError as e:
+            raise ImportError(
+                "writing .mp4 needs the video extra: pip install -e '.[video]' in the worldplan "
+                "checkout (imageio and imageio-ffmpeg), or write a .gif"
+            ) from e
+
+
 def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
     """Writes RGB frames (H, W, 3) uint8 to a .gif (Pillow) or .mp4 (imageio + ffmpeg).
 
@@ -117,16 +138,8 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
     picks the format) and moved into place with ``os.replace``, so an interrupted write never
     leaves a truncated video at ``path``.
     """
+    check_out(path)
     suffix = path.suffix.lower()
-    if suffix not in (".gif", ".mp4"):
-        raise ValueError(f"--out must end in .gif or .mp4, got {path}")
-    if suffix == ".mp4":
-        try:
-            import imageio.v2 as imageio
-        except ImportError as e:
-            raise ImportError(
-                "writing .mp4 needs the video extra: pip install 'worldplan[video]'"
-            ) from e
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
     os.close(fd)
@@ -139,8 +152,10 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
                 tmp, save_all=True, append_images=images[1:], duration=1000 / fps, loop=0
             )
         else:
+            import imageio.v2 as imageio
+
             imageio.mimwrite(tmp, frames, fps=fps)
-        os.replace(tmp, path)
+        io.replace_with_file_mode(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -150,6 +165,8 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
 
 def main(config: Config) -> list[float]:
     """Plays the episodes; returns their returns (and writes the video if ``--out``)."""
+    if config.out:
+        check_out(Path(config.out))
     kwargs = json.loads(config.env_kwargs)
     render_mode = "rgb_array" if config.out else "human"
     env = gym.make(config.env, render_mode=render_mode, **kwargs)
@@ -179,4 +196,9 @@ def main(config: Config) -> list[float]:
 if __name__ == "__main__":
     import tyro
 
-    main(tyro.cli(Config))
+    cli_config = tyro.cli(Config)
+    try:
+        check_out(Path(cli_config.out)) if cli_config.out else None
+    except (ValueError, ImportError) as e:
+        raise SystemExit(f"error: {e}") from e
+    main(cli_config)

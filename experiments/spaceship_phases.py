@@ -64,7 +64,10 @@ def train_model(config: Config, model, env, relax, key: jax.Array, log) -> tuple
             env, policy, gbp_lib.init_plan(config.gbp, relax), relax, refresh, k, config.n_envs
         )
         parts.append(new.data)
-        log(f"refresh {round_index}: GBP rollouts return {np.mean(new.episode_returns):.1f}")
+        finished = len(new.episode_returns)
+        returns = f"return {np.mean(new.episode_returns):.1f}" if finished else "none ended"
+        log(f"refresh {round_index}: {len(new.data.obs):,} steps of GBP rollouts, {finished} "
+            f"episodes, {returns}")  # fmt: skip
         params = model.fit(
             data_lib.concatenate(parts), config.model_fit, k, params=params, log=None
         ).params

@@ -133,5 +133,8 @@ class Run:
             seconds = seconds_per_action(
                 policy, init_carry, self.env, self.config.timing_repeats, self.key(), uses_state
             )
-        self.log(f"{name}: {result.mean:.1f} [{result.ci95_low:.1f}, {result.ci95_high:.1f}]")
+        self.log(
+            f"{name} ({env_steps:,} env steps, {n} episodes): {result.mean:.1f} "
+            f"[{result.ci95_low:.1f}, {result.ci95_high:.1f}]"
+        )
         return Row(name, result, seconds, env_steps)

@@ -26,10 +26,6 @@ IGNORED = ("resume",)
 """Config fields that may differ between a run and its resumption."""
 
 
-class RunFolderError(ValueError):
-    """A run folder cannot be used as asked (it holds a run, or ``--resume`` lacks a name)."""
-
-
 class Stage(NamedTuple):
     """A finished phase as it was saved."""
 
@@ -126,12 +122,13 @@ def open_run(
         ``(run_dir, stages)``.
 
     Raises:
-        RunFolderError: ``resume`` without ``run_name``, or a run folder that already holds a run
-            (its ``config.json``) while ``resume`` is off: nothing is overwritten.
+        experiments.io.RunFolderError: ``resume`` without ``run_name``, or a run folder that
+            already holds a run (its ``config.json``) while ``resume`` is off: nothing is
+            overwritten.
         experiments.io.CheckpointError: resuming with a config other than the run's.
     """
     if resume and run_name is None:
-        raise RunFolderError("--resume needs --run-name: the name of the run folder to continue")
+        raise io.RunFolderError("--resume needs --run-name: the name of the run folder to continue")
     run_dir = io.make_run_dir(root, run_name)
     stages = Stages(run_dir)
     config = io.to_jsonable(dict(config))
@@ -146,7 +143,7 @@ def open_run(
                 "resume it with the same flags, or start a new --run-name"
             )
     elif not resume and path.exists():
-        raise RunFolderError(
+        raise io.RunFolderError(
             f"{run_dir} already holds a run; pass --resume to continue it, or choose another "
             "--run-name"
         )

@@ -98,6 +98,10 @@ def test_resume_continues_the_same_curve_and_refuses_other_configs(tmp_path):
         a2c.train(other, env, jax.random.key(0), run_dir=tmp_path / "split", resume=True)
     with pytest.raises(io.CheckpointError, match="kind"):
         ppo.load_params(ppo.PPOConfig(), env, tmp_path / "split")
+    before = (tmp_path / "split" / "metrics.csv").read_bytes()
+    with pytest.raises(io.RunFolderError, match="already holds a run"):
+        a2c.train(config, env, jax.random.key(1), run_dir=tmp_path / "split", progress=False)
+    assert (tmp_path / "split" / "metrics.csv").read_bytes() == before
     (tmp_path / "split" / CHECKPOINT).write_bytes(b"garbage")
     with pytest.raises(io.CheckpointError, match="not a worldplan checkpoint"):
         a2c.train(config, env, jax.random.key(0), run_dir=tmp_path / "split", resume=True)
@@ -124,3 +128,6 @@ def test_a2c_cli_host_path_learns_cartpole_and_writes_results(tmp_path):
     trained = evaluate_host(env, policy, 10, seed=100)
     random = evaluate_host(env, lambda obs: env.action_space.sample(), 10, seed=100)
     assert trained.mean > random.mean + 50.0, (trained.mean, random.mean)
+    with pytest.raises(SystemExit, match="already holds a run; continue it with --resume"):
+        cli.main(a2c.A2C, a2c.A2CConfig, argv)  # the same --run-name again: nothing overwritten
+    assert len(io.read_csv(run_dir / "metrics.csv")) == 2

@@ -45,13 +45,13 @@ def test_open_run_resumes_refuses_and_never_overwrites(tmp_path):
     config = {"seed": 0, "resume": False, "steps": 10}
     run_dir, _ = stages.open_run(tmp_path, "r", config, resume=False)
     assert io.read_json(run_dir / "config.json") == config
-    with pytest.raises(stages.RunFolderError, match="--resume"):
+    with pytest.raises(io.RunFolderError, match="--resume"):
         stages.open_run(tmp_path, "r", config, resume=False)
     again, _ = stages.open_run(tmp_path, "r", {**config, "resume": True}, resume=True)
     assert again == run_dir
     with pytest.raises(io.CheckpointError, match="steps differ"):
         stages.open_run(tmp_path, "r", {**config, "steps": 11}, resume=True)
-    with pytest.raises(stages.RunFolderError, match="--run-name"):
+    with pytest.raises(io.RunFolderError, match="--run-name"):
         stages.open_run(tmp_path, None, config, resume=True)
 
 

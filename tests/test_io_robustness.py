@@ -4,6 +4,7 @@ import dataclasses
 import datetime
 import json
 import os
+import sys
 import threading
 import types
 
@@ -169,6 +170,35 @@ def test_write_video_writes_a_gif_and_leaves_no_temporary_file(tmp_path):
     with Image.open(path) as gif:
         assert gif.format == "GIF" and gif.n_frames == 3
     assert [p.name for p in path.parent.iterdir()] == ["episode.gif"]
+
+
+def test_atomic_files_get_the_mode_a_plain_open_gives(tmp_path):
+    old = os.umask(0o022)
+    try:
+        written = [
+            io.write_json(tmp_path / "a.json", {"a": 1}),
+            io.save_checkpoint(tmp_path / "b.ckpt", {"w": np.ones(2, np.float32)}, {"kind": "k"}),
+            render.write_video(_frames(), tmp_path / "c.gif", fps=10),
+        ]
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    plain = (tmp_path / "plain.txt").stat().st_mode & 0o777
+    assert plain == 0o644
+    for path in written:  # mkstemp alone would leave 0600
+        assert path.stat().st_mode & 0o777 == plain, path
+
+
+def test_render_refuses_an_unwritable_video_before_playing(monkeypatch):
+    played = []
+    monkeypatch.setattr(render.gym, "make", lambda *a, **k: played.append(1))
+    with pytest.raises(ValueError, match="--out must end in .gif or .mp4"):
+        render.main(render.Config(out="episode.avi"))
+    monkeypatch.setitem(sys.modules, "imageio.v2", None)  # its import fails
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[video\]'"):
+        render.main(render.Config(out="episode.mp4"))
+    assert played == []
 
 
 def test_an_interrupted_gif_leaves_the_old_video_intact(tmp_path, monkeypatch):

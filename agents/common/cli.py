@@ -89,4 +89,6 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
                        resume=args.resume is not None, extra_config=extra)  # fmt: skip
     except io.CheckpointError as e:
         raise SystemExit(f"error: --resume {args.resume}: {e}") from e
+    except io.RunFolderError as e:
+        raise SystemExit(f"error: {e}") from e
     return result.run_dir

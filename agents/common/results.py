@@ -52,14 +52,27 @@ class RunLog:
         run_dir: str | Path | None,
         path: str,
         extra_config: Mapping[str, Any] | None = None,
+        resume: bool = False,
     ) -> None:
+        """Opens ``run_dir`` (created if missing) for the run.
+
+        Raises:
+            experiments.io.RunFolderError: ``run_dir`` already holds a run (a checkpoint) and
+                ``resume`` is off: nothing is overwritten.
+        """
         self.kind, self.config, self.path = kind, config, path
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.extra = dict(extra_config or {})
         self.rows: list[dict[str, float]] = []
         self.wall_time_offset = 0.0
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.run_dir is None:
+            return
+        if not resume and (self.run_dir / CHECKPOINT).exists():
+            raise io.RunFolderError(
+                f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} "
+                "(resume=True in code), or choose another --run-name"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def expect(self) -> dict[str, str]:

@@ -222,6 +222,8 @@ def train(
     Raises:
         experiments.io.CheckpointError: resuming from a missing checkpoint, or one written with
             another config or algorithm.
+        experiments.io.RunFolderError: ``run_dir`` holds a run's checkpoint and ``resume`` is
+            off (nothing is overwritten).
     """
     if not (is_jax_env(env) or isinstance(env, gym.vector.VectorEnv)):
         raise TypeError(f"env must be a JaxEnv or a gymnasium VectorEnv, got {type(env).__name__}")
@@ -229,7 +231,7 @@ def train(
     path = DevicePath(learner, env) if is_jax_env(env) else HostPath(learner, env)
     state = path.init(to_raw_key(key))
     run_log = results.RunLog(algorithm.name, config, run_dir, "device" if is_jax_env(env)
-                             else "host", extra_config)  # fmt: skip
+                             else "host", extra_config, resume)  # fmt: skip
     if resume:
         tree = run_log.load(path.checkpoint_tree(state))
         state = path.from_checkpoint(state, tree)
