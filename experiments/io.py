@@ -13,7 +13,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,16 @@ def config_fingerprint(config: Any, ignore: Sequence[str] = ()) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def temporary_path(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
+    """A fresh name beside ``path`` for a file that will replace it (nothing is created).
+
+    Writers create it with the usual permissions (``open()``'s 0666 less the umask; not
+    ``tempfile.mkstemp``'s owner-only 0600) and move it onto ``path`` with ``os.replace``.
+    """
+    path = Path(path)
+    return path.parent / f".{path.name}.{secrets.token_hex(8)}{suffix}"
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Writes ``data`` to ``path`` through a temporary file and ``os.replace``.
 
@@ -66,31 +76,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = temporary_path(path)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        replace_with_file_mode(tmp, path)
+        os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def replace_with_file_mode(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Moves the finished temporary file ``tmp`` onto ``path`` (``os.replace``, atomic).
-
-    ``tempfile.mkstemp`` creates files readable by their owner only (0600); the file first gets
-    the mode ``open()`` would have given it (0666 less the umask), so results and checkpoints
-    are as readable as any other file the user writes.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -13,7 +13,6 @@ import dataclasses
 import importlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,8 +140,7 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
     check_out(path)
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.close(fd)
+    tmp = io.temporary_path(path, suffix)  # the extension picks the format
     try:
         if suffix == ".gif":
             from PIL import Image
@@ -154,11 +152,10 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
         else:
             import imageio.v2 as imageio
 
-            imageio.mimwrite(tmp, frames, fps=fps)
-        io.replace_with_file_mode(tmp, path)
+            imageio.mimwrite(os.fspath(tmp), frames, fps=fps)
+        os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
