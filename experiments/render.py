@@ -194,8 +194,9 @@ if __name__ == "__main__":
     import tyro
 
     cli_config = tyro.cli(Config)
-    try:
-        check_out(Path(cli_config.out)) if cli_config.out else None
-    except (ValueError, ImportError) as e:
-        raise SystemExit(f"error: {e}") from e
+    if cli_config.out:
+        try:
+            check_out(Path(cli_config.out))
+        except (ValueError, ImportError) as e:
+            raise SystemExit(f"error: {e}") from e
     main(cli_config)
