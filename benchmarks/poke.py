@@ -83,14 +83,16 @@ def training_rates(config: Config) -> list[tuple[str, str, float]]:
     batch = jax.tree_util.tree_map(lambda x: x[: config.batch_size], data)
 
     @jax.jit
-    def step(state: TrainState) -> TrainState:
+    def step(state: TrainState, batch: dict) -> TrainState:
+        # the batch is an argument: closed over, XLA would fold g's frozen forward pass on it
+        # into a compile-time constant and time a step without it
         grads = jax.grad(lambda p: loss(p, batch, state.key)[0])(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         return TrainState(
             jax.tree_util.tree_map(jnp.add, state.params, updates), opt_state, state.key
         )
 
-    single = _timed(lambda: jax.block_until_ready(step(state)), config.steps)
+    single = _timed(lambda: jax.block_until_ready(step(state, batch)), config.steps)
     epoch = jax.jit(lambda s, d: train_epoch(loss, optimizer, config.batch_size, s, d))
     scanned = _timed(lambda: jax.block_until_ready(epoch(state, data)))
     return [
