@@ -68,12 +68,17 @@ class Config:
     cem: planning.CEMConfig = planning.CEMConfig(margin=0.05, iterations=6)
     """Cross-entropy planner settings (``fall_threshold`` and ``softness`` are replaced by the
     calibrated threshold and :attr:`planning_softness`)."""
-    grad: GradConfig = GradConfig(restarts=6, learning_rate=0.03, margin=0.1)
-    """Gradient planner settings (threshold and softness replaced likewise). Its margin is twice
-    CEM's: ascent settles exactly on the model's boundary and finds the places where the
-    model errs (a lower level with ~0.005 of true margin judged safe even when pushed by
-    0.05). On 20 episodes of one planning model, margin 0.05 collapsed 6 times (58% of the
-    limit), 0.1 once (69%); see issue #5's notes."""
+    grad: GradConfig = GradConfig(restarts=6, learning_rate=0.03)
+    """Gradient planner settings (threshold and softness replaced likewise; the margin by
+    :attr:`grad_margin`)."""
+    grad_margin: float = 0.1
+    """Gradient planner's margin [block widths] when not ``full`` (``full``: 0.05, CEM's).
+    Ascent settles exactly on the model's boundary and finds the places where a small
+    planning model errs (a lower level with ~0.005 of true margin judged safe even when pushed
+    by 0.05): on 20 episodes of a default-scale planning model, margin 0.05 collapsed 6 times
+    (58% of the limit), 0.1 once (69%). The full-scale planning model (24K towers) is right
+    there: on 100 episodes seeded apart from the evaluation's, margin 0.05 reached 81.4% with
+    1 collapse, 0.1 76.1% with none; see issue #5's notes."""
     planner_max_offset: float = 0.75
     """Planners search offsets in ``[-planner_max_offset, planner_max_offset]`` [block widths],
     where the planning data are dense (see ``towers_planning.planner_bounds``)."""
@@ -113,6 +118,7 @@ class Config:
                 ("cem", "softness"): "--planning-softness",
                 ("grad", "fall_threshold"): "--max-false-stand (the threshold is calibrated)",
                 ("grad", "softness"): "--planning-softness",
+                ("grad", "margin"): "--grad-margin (--full uses 0.05)",
             },
         )
 
@@ -135,6 +141,11 @@ class Config:
     def grad_episodes(self) -> int:
         """Gradient-planned overhang episodes."""
         return 100 if self.full else self.grad_planner_episodes
+
+    @property
+    def grad_planner(self) -> GradConfig:
+        """:attr:`grad` with the margin of this scale (:attr:`grad_margin`; 0.05 if ``full``)."""
+        return dataclasses.replace(self.grad, margin=0.05 if self.full else self.grad_margin)
 
     @property
     def planning_size(self) -> int:
@@ -236,6 +247,7 @@ def main(config: Config) -> Path:
         "planning_max_epochs": config.planning_max_epochs,
         "cem_episodes": config.cem_episodes,
         "grad_episodes": config.grad_episodes,
+        "grad_planner": config.grad_planner,
     }
     resolved = {**io.to_jsonable(config), **resolved}
     run_dir, _ = open_run(config.results_dir, config.run_name, resolved, config.resume)

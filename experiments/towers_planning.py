@@ -179,7 +179,7 @@ def overhang_task(
         config.cem, fall_threshold=threshold, softness=config.planning_softness
     )
     grad = dataclasses.replace(
-        config.grad, fall_threshold=threshold, softness=config.planning_softness
+        config.grad_planner, fall_threshold=threshold, softness=config.planning_softness
     )
     bounds = planner_bounds(params, config.planner_max_offset)
     grad_planner = grad_planning.make_grad_planner(

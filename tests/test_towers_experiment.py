@@ -79,6 +79,16 @@ def test_flags_the_run_sets_itself_are_refused():
         Config(trainer=TrainerConfig(max_epochs=3))
     with pytest.raises(ValueError, match="--planning-softness"):
         Config(grad=GradConfig(softness=0.2))
+    with pytest.raises(ValueError, match="--grad-margin"):
+        Config(grad=GradConfig(restarts=6, learning_rate=0.03, margin=0.2))
+
+
+def test_grad_margin_follows_the_scale():
+    """The gradient planner's margin: --grad-margin by default, CEM's 0.05 at full scale."""
+    assert Config().grad_planner.margin == 0.1
+    assert Config(grad_margin=0.08).grad_planner.margin == 0.08
+    assert Config(full=True).grad_planner.margin == Config().cem.margin == 0.05
+    assert Config(full=True).grad_planner.restarts == Config().grad.restarts
 
 
 def test_summarise_and_calibrate_by_hand():
