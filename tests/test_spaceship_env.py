@@ -92,6 +92,27 @@ def test_vector_env_equals_single_envs(action_mode):
     assert episodes >= 5  # the comparison crossed several autoresets
 
 
+def test_vector_env_pixels_match_single_envs():
+    """obs_mode="pixels" in the jitted vector env (params traced) draws the single env's frames."""
+    n = 3
+    venv = gym.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point", obs_mode="pixels")
+    singles = [gym.make(ID, obs_mode="pixels") for _ in range(n)]
+    obs, _ = venv.reset(seed=4)
+    assert obs.shape == (n, 64, 64, 3) and obs.dtype == np.uint8
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(obs[i], env.reset(seed=4 + i)[0])
+    venv.action_space.seed(1)
+    for _ in range(20):
+        actions = venv.action_space.sample()
+        obs, _, terminated, truncated, _ = venv.step(actions)
+        assert not (terminated | truncated).any()
+        for i, env in enumerate(singles):
+            frame = env.step(actions[i])[0]
+            assert venv.single_observation_space.contains(obs[i])
+            # States agree to float rounding, so a pixel on a disc's edge may flip.
+            assert (frame != obs[i]).any(axis=-1).sum() <= 4
+
+
 def test_vector_step_compiles_once():
     venv = gym.make_vec(ID, num_envs=3, vectorization_mode="vector_entry_point")
     venv.reset(seed=0)

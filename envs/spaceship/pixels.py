@@ -33,7 +33,7 @@ def rasterize(state: SpaceshipState, params: SpaceshipParams) -> Any:
     Later layers paint over earlier ones: planet, targets, flame, ship.
     """
     xp = np if ops_for(state.planet_radius) is HostOps else jnp
-    grid = xp.asarray(render.pixel_centres(params.pixel_size, params.arena_half_width))
+    grid = render.pixel_centres(params.pixel_size, params.arena_half_width, xp)
 
     def disc(centre: Any, radius: Any) -> Any:
         d = grid - centre

@@ -18,14 +18,15 @@ WINDOW_SIZE = 512
 """Side of the rendered frame [px]."""
 
 
-def pixel_centres(size: int, half_width: float) -> np.ndarray:
+def pixel_centres(size: int, half_width: Any, xp: Any = np) -> Any:
     """World coordinates [m] of the centres of a size x size frame's pixels, (size, size, 2).
 
-    Row 0 is the top of the frame (largest y), column 0 the left (smallest x).
+    Row 0 is the top of the frame (largest y), column 0 the left (smallest x). ``xp`` is NumPy
+    or ``jax.numpy``; with the latter ``half_width`` [m] may be traced (params passed to a jit).
     """
-    ticks = ((np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0) * half_width
-    xs, ys = np.meshgrid(ticks, ticks[::-1])
-    return np.stack([xs, ys], axis=-1).astype(np.float32)
+    ticks = ((xp.arange(size, dtype=xp.float32) + 0.5) / size * 2.0 - 1.0) * half_width
+    xs, ys = xp.meshgrid(ticks, ticks[::-1])
+    return xp.stack([xs, ys], axis=-1).astype(xp.float32)
 
 
 def to_screen(point: Sequence[float], half_width: float, size: int) -> tuple[int, int]:
