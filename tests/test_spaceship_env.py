@@ -67,7 +67,9 @@ def test_vector_env_equals_single_envs(action_mode):
     singles = [gym.make(ID, action_mode=action_mode) for _ in range(n)]
     obs, _ = venv.reset(seed=10)
     for i, env in enumerate(singles):
-        np.testing.assert_array_equal(obs[i], env.reset(seed=10 + i)[0])
+        # The single env draws the same threefry numbers in NumPy (envs.host_random); its float32
+        # start state agrees with XLA's to rounding.
+        np.testing.assert_allclose(env.reset(seed=10 + i)[0], obs[i], rtol=1e-6, atol=1e-6)
     venv.action_space.seed(0)
     needs_reset, episodes = [False] * n, 0
     for _ in range(300):
@@ -100,7 +102,7 @@ def test_vector_env_pixels_match_single_envs():
     obs, _ = venv.reset(seed=4)
     assert obs.shape == (n, 64, 64, 3) and obs.dtype == np.uint8
     for i, env in enumerate(singles):
-        np.testing.assert_array_equal(obs[i], env.reset(seed=4 + i)[0])
+        assert (env.reset(seed=4 + i)[0] != obs[i]).any(axis=-1).sum() <= 4
     venv.action_space.seed(1)
     for _ in range(20):
         actions = venv.action_space.sample()
@@ -146,7 +148,7 @@ def test_bad_actions_raise_clear_errors():
         venv.step(np.zeros((3, 2), np.float32))
     with pytest.raises(ValueError, match="obs_mode"):
         gym.make(ID, obs_mode="rgb")
-    with pytest.raises(TypeError, match="unknown SpaceshipParams"):
+    with pytest.raises(TypeError, match="unexpected keyword argument .*unknown SpaceshipParams"):
         gym.make(ID, gravity=3.0)
 
 

@@ -6,7 +6,8 @@ differentiable (``jax.grad`` through a ``lax.scan`` of ``transition`` is how gra
 works).
 
 The deterministic functions (everything but :func:`reset`) are written with ``envs.ops``: given
-NumPy leaves they run on host float32 scalars, given JAX arrays or tracers in JAX. The Gymnasium
+NumPy leaves they run on host float32 scalars, given JAX arrays or tracers in JAX; the start state
+(:func:`initial_state`) is written for NumPy or ``jax.numpy`` arrays of draws. The Gymnasium
 single env uses the host path, because one JAX dispatch costs ~30-40 us on a CPU, which alone
 would cap a one-env-at-a-time loop (Stable-Baselines3 style) near 25K steps/s. It is the same code,
 not a copy; ``tests/test_spaceship_core.py`` checks both paths against an independent reference.
@@ -85,39 +86,57 @@ def reset(key: jax.Array, params: SpaceshipParams) -> tuple[jax.Array, Spaceship
         ``(obs, state)``: obs (OBS_DIM,) float32 and the initial state.
     """
     # One draw for every random quantity: it compiles and runs much faster than one per quantity
-    # (resets run once per env per step in autoreset loops). u[k] ~ U(0, 1) independently.
-    u = uniforms(key, 8 + 2 * params.num_targets)
+    # (resets run once per env per step in autoreset loops).
+    return initial_state(uniforms(key, reset_draws(params)), params)
 
-    def between(x: jax.Array, bounds: tuple[float, float]) -> jax.Array:
-        return bounds[0] + x * (bounds[1] - bounds[0])
+
+def reset_draws(params: SpaceshipParams) -> int:
+    """Number of U[0, 1) draws that :func:`initial_state` turns into a start state."""
+    return 8 + 2 * params.num_targets
+
+
+def initial_state(u: Any, params: SpaceshipParams) -> tuple[Any, SpaceshipState]:
+    """The start state that the draws ``u`` select: ``(obs, state)`` as :func:`reset`.
+
+    Args:
+        u: (:func:`reset_draws`,) independent U[0, 1) float32 draws: a NumPy array (the
+            Gymnasium single env draws them on the host, ``envs.host_random``, and gets NumPy
+            leaves) or a JAX array.
+        params: task parameters (ranges documented there).
+    """
+    xp = np if isinstance(u, np.ndarray) else jnp
+    u = u.astype(xp.float32)
+
+    def between(x: Any, bounds: tuple[float, float]) -> Any:
+        return xp.float32(bounds[0]) + x * xp.float32(bounds[1] - bounds[0])
 
     offset = params.planet_offset
     planet_position = between(u[0:2], (-offset, offset))
     radius = between(u[2], params.planet_radius_range)
     gravity = between(u[3], params.surface_gravity_range)
     distance = radius + between(u[4], params.start_altitude_range)
-    bearing = between(u[5], (-jnp.pi, jnp.pi))
-    outward = jnp.stack([jnp.cos(bearing), jnp.sin(bearing)])
+    bearing = between(u[5], (-np.pi, np.pi))
+    outward = xp.stack([xp.cos(bearing), xp.sin(bearing)])
     # Circular orbit speed sqrt(mu / r), prograde or retrograde at random, with relative noise.
-    circular_speed = jnp.sqrt(gravity * radius**2 / distance)
-    spin = jnp.where(u[6] < 0.5, 1.0, -1.0)
+    circular_speed = xp.sqrt(gravity * radius**2 / distance)
+    spin = xp.where(u[6] < 0.5, xp.float32(1.0), xp.float32(-1.0))
     noise = between(u[7], (-params.start_speed_noise, params.start_speed_noise))
-    tangent = spin * jnp.stack([-outward[1], outward[0]])
+    tangent = spin * xp.stack([-outward[1], outward[0]])
     k = params.num_targets
     t_alt = between(u[8 : 8 + k], params.target_altitude_range)
-    t_bearing = between(u[8 + k : 8 + 2 * k], (-jnp.pi, jnp.pi))
-    t_dir = jnp.stack([jnp.cos(t_bearing), jnp.sin(t_bearing)], axis=-1)
+    t_bearing = between(u[8 + k : 8 + 2 * k], (-np.pi, np.pi))
+    t_dir = xp.stack([xp.cos(t_bearing), xp.sin(t_bearing)], axis=-1)
     targets = planet_position + (radius + t_alt)[:, None] * t_dir
     state = SpaceshipState(
         position=planet_position + distance * outward,
-        velocity=circular_speed * (1.0 + noise) * tangent,
+        velocity=circular_speed * (xp.float32(1.0) + noise) * tangent,
         planet_position=planet_position,
         planet_radius=radius,
         surface_gravity=gravity,
         targets=targets,
-        target_index=jnp.zeros((), jnp.int32),
-        time=jnp.zeros((), jnp.int32),
-        thrust=jnp.zeros((2,), jnp.float32),
+        target_index=xp.zeros((), xp.int32),
+        time=xp.zeros((), xp.int32),
+        thrust=xp.zeros((2,), xp.float32),
     )
     return observe(state, params), state
 

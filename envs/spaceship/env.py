@@ -6,15 +6,12 @@ import collections
 from typing import Any
 
 import gymnasium as gym
-import jax
 import numpy as np
 
+from envs import host_random
 from envs.spaceship import core, pixels, spaces
 from envs.spaceship.params import ACTION_MODES, OBS_MODES, SpaceshipParams, check_params
 from envs.spaceship.spaces import check_action
-
-_reset = jax.jit(core.reset)
-_split = jax.jit(jax.random.split)
 
 
 def make_params(
@@ -31,7 +28,12 @@ def make_params(
     base = params if params is not None else SpaceshipParams()
     unknown = set(overrides) - set(base.__dataclass_fields__)
     if unknown:
-        raise TypeError(f"unknown SpaceshipParams fields: {sorted(unknown)}")
+        # Worded like Python's own error, which wrappers such as TorchRL's GymEnv (it passes
+        # frameskip=1 and retries without it) recognise.
+        raise TypeError(
+            f"got an unexpected keyword argument {sorted(unknown)[0]!r}: unknown "
+            f"SpaceshipParams fields: {sorted(unknown)}"
+        )
     return check_params(base.replace(action_mode=action_mode, **overrides))
 
 
@@ -168,16 +170,18 @@ class SpaceshipEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Starts an episode; ``options={"state": s}`` starts from ``s``, not a random draw."""
         super().reset(seed=seed)
+        # JAX's threefry draws, computed in NumPy (envs.host_random): the same start states as
+        # the JAX core's reset, and no JAX computation, so forked worker processes are safe.
         if seed is not None:
-            self._key = np.asarray(jax.random.PRNGKey(seed))
+            self._key = host_random.prng_key(seed)
         elif self._key is None:
-            self._key = np.asarray(jax.random.PRNGKey(int(self.np_random.integers(2**31))))
-        keys = np.asarray(_split(self._key))
-        self._key = keys[0]
+            self._key = host_random.prng_key(int(self.np_random.integers(2**31)))
+        self._key, reset_key = host_random.split(self._key)
         if options and "state" in options:
             self._state = check_state(options["state"], self.params)
         else:
-            self._state = core.as_numpy(_reset(keys[1], self.params)[1])
+            draws = host_random.uniforms(reset_key, core.reset_draws(self.params))
+            self._state = core.as_numpy(core.initial_state(draws, self.params)[1])
         self._trail.clear()
         self._trail.append(self._state.position.copy())
         self._return = 0.0
