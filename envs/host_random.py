@@ -1,4 +1,4 @@
-"""JAX's threefry PRNG keys, ``split`` and :func:`envs.ops.uniforms`, computed in NumPy on the host.
+"""JAX's threefry PRNG keys, ``split`` and :func:`envs.ops.uniforms`, computed on the host.
 
 A Gymnasium single env whose ``reset`` drew its start state with JAX would start JAX's thread
 pool in the process; a worker process forked after that (Gymnasium's ``AsyncVectorEnv`` forks
@@ -8,7 +8,7 @@ seed ``s + i`` and a single env reset with seed ``s + i`` start from the same st
 
 The functions mirror, bit for bit, ``jax.random.PRNGKey`` (raw uint32 threefry keys),
 ``jax.random.split`` under the default ``jax_threefry_partitionable=True`` and
-:func:`envs.ops.uniforms`; ``tests/test_spaceship_env.py`` checks them against JAX for many seeds.
+:func:`envs.ops.uniforms`; ``tests/test_host_random.py`` checks them against JAX for many seeds.
 Threefry-2x32 with 20 rounds: Salmon et al., "Parallel random numbers: as easy as 1, 2, 3" (2011).
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = 0x1BD11BDA
+_MASK = 0xFFFFFFFF
 
 
 def prng_key(seed: int) -> np.ndarray:
@@ -26,9 +27,6 @@ def prng_key(seed: int) -> np.ndarray:
     JAX (``jax_enable_x64`` off) keeps the seed's low 32 bits: ``[0, seed mod 2**32]``.
     """
     return np.array([0, int(seed) & 0xFFFFFFFF], np.uint32)
-
-
-_MASK = 0xFFFFFFFF
 
 
 def threefry_2x32(key: np.ndarray, x0: list[int], x1: list[int]) -> tuple[list[int], list[int]]:
