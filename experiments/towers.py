@@ -72,7 +72,7 @@ class Config:
     """Gradient planner settings (threshold and softness replaced likewise; the margin by
     :attr:`grad_margin`)."""
     grad_margin: float = 0.1
-    """Gradient planner's margin [block widths] when not ``full`` (``full``: 0.05, CEM's).
+    """Gradient planner's margin [block widths] when not ``full`` (``full``: CEM's, 0.05).
     Ascent settles exactly on the model's boundary and finds the places where a small
     planning model errs (a lower level with ~0.005 of true margin judged safe even when pushed
     by 0.05): on 20 episodes of a default-scale planning model, margin 0.05 collapsed 6 times
@@ -109,6 +109,8 @@ class Config:
     and each model's last epoch checkpoint are kept; evaluation and planning run again."""
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.grad_margin < 1.0:
+            raise ValueError(f"--grad-margin={self.grad_margin!r}: expected [0, 1) block widths")
         refuse_replaced(
             self,
             {
@@ -118,7 +120,7 @@ class Config:
                 ("cem", "softness"): "--planning-softness",
                 ("grad", "fall_threshold"): "--max-false-stand (the threshold is calibrated)",
                 ("grad", "softness"): "--planning-softness",
-                ("grad", "margin"): "--grad-margin (--full uses 0.05)",
+                ("grad", "margin"): "--grad-margin (--full uses --cem.margin)",
             },
         )
 
@@ -144,8 +146,9 @@ class Config:
 
     @property
     def grad_planner(self) -> GradConfig:
-        """:attr:`grad` with the margin of this scale (:attr:`grad_margin`; 0.05 if ``full``)."""
-        return dataclasses.replace(self.grad, margin=0.05 if self.full else self.grad_margin)
+        """:attr:`grad` with the margin of this scale (:attr:`grad_margin`; CEM's if ``full``)."""
+        margin = self.cem.margin if self.full else self.grad_margin
+        return dataclasses.replace(self.grad, margin=margin)
 
     @property
     def planning_size(self) -> int:

@@ -89,6 +89,8 @@ def test_grad_margin_follows_the_scale():
     assert Config(grad_margin=0.08).grad_planner.margin == 0.08
     assert Config(full=True).grad_planner.margin == Config().cem.margin == 0.05
     assert Config(full=True).grad_planner.restarts == Config().grad.restarts
+    with pytest.raises(ValueError, match="--grad-margin"):
+        Config(grad_margin=-0.1)
 
 
 def test_summarise_and_calibrate_by_hand():
