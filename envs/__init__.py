@@ -4,6 +4,7 @@ Ids:
     ``worldplan/Spaceship-v0``: planet gravity control (continuous, discrete, hybrid actions).
     ``worldplan/BlockTower-v0``: stack blocks past a table edge (overhang), pymunk physics.
     ``worldplan/Poke-v0``: poke objects on a table with a finger (one poke per step).
+    ``worldplan/Driving-v0``: highway driving among random traffic (continuous, discrete actions).
 """
 
 from gymnasium.envs.registration import register, registry
@@ -31,4 +32,11 @@ _register(
     "worldplan/BlockTower-v0",
     entry_point="envs.towers.env:BlockTowerEnv",
     max_episode_steps=16,
+)
+
+_register(
+    "worldplan/Driving-v0",
+    entry_point="envs.driving.env:DrivingEnv",
+    vector_entry_point="envs.driving.vector:DrivingVectorEnv",
+    max_episode_steps=200,
 )

@@ -41,6 +41,10 @@ def make_jax_env(env_id: str, **kwargs: Any) -> JaxEnv:
         from envs.spaceship.functional import make_jax
 
         return make_jax(**kwargs)
+    if env_id == "worldplan/Driving-v0":
+        from envs.driving.functional import make_jax as make_driving
+
+        return make_driving(**kwargs)
     raise ValueError(
         f"{env_id!r} has no JAX core; use gymnasium.make_vec for a host-side vector env instead"
     )

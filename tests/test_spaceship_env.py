@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import envs  # noqa: F401  (registers the ids)
 from envs.spaceship import core
-from envs.spaceship.vector import _jit_step
+from envs.jax_vector import _jit_step
 
 ID = "worldplan/Spaceship-v0"
 MODES = ["continuous", "discrete", "hybrid"]

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs import host_random
+from envs.params_check import replace_fields
 from envs.spaceship import core, pixels, spaces
 from envs.spaceship.params import ACTION_MODES, OBS_MODES, SpaceshipParams, check_params
 from envs.spaceship.spaces import check_action
@@ -26,15 +27,7 @@ def make_params(
     if action_mode not in ACTION_MODES:
         raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
     base = params if params is not None else SpaceshipParams()
-    unknown = set(overrides) - set(base.__dataclass_fields__)
-    if unknown:
-        # Worded like Python's own error, which wrappers such as TorchRL's GymEnv (it passes
-        # frameskip=1 and retries without it) recognise.
-        raise TypeError(
-            f"got an unexpected keyword argument {sorted(unknown)[0]!r}: unknown "
-            f"SpaceshipParams fields: {sorted(unknown)}"
-        )
-    return check_params(base.replace(action_mode=action_mode, **overrides))
+    return check_params(replace_fields(base, action_mode=action_mode, **overrides))
 
 
 def check_state(state: Any, params: SpaceshipParams) -> core.SpaceshipState:

@@ -7,11 +7,10 @@ from its surface gravity and radius (``mu = g_surface * radius**2``) and is neve
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import jax
 import numpy as np
 from flax import struct
+
+from envs.params_check import Rule, check_fields, ordered
 
 ACTION_MODES = ("continuous", "discrete", "hybrid")
 OBS_MODES = ("state", "pixels")
@@ -76,65 +75,39 @@ _POSITIVE_INTS = ("num_targets", "substeps", "max_steps", "pixel_size")
 """Static integer fields; each must be an int >= 1."""
 
 
-def _ordered(low_ok: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-    """The check of a (low, high) range: ``low_ok(low)`` and ``low <= high``."""
-    return lambda pair: low_ok(pair[..., 0]) & (pair[..., 0] <= pair[..., 1])
+def _positive(x: np.ndarray) -> np.ndarray:
+    return x > 0
 
 
-_FLOAT_RULES: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
-    "dt": ("> 0", lambda x: x > 0),
-    "arena_half_width": ("> 0", lambda x: x > 0),
-    "planet_radius_range": ("0 < low <= high", _ordered(lambda low: low > 0)),
-    "surface_gravity_range": ("0 <= low <= high", _ordered(lambda low: low >= 0)),
-    "planet_offset": (">= 0", lambda x: x >= 0),
-    "max_thrust": (">= 0", lambda x: x >= 0),
-    "start_altitude_range": ("0 <= low <= high", _ordered(lambda low: low >= 0)),
+def _non_negative(x: np.ndarray) -> np.ndarray:
+    return x >= 0
+
+
+_FLOAT_RULES: dict[str, Rule] = {
+    "dt": ("> 0", _positive),
+    "arena_half_width": ("> 0", _positive),
+    "planet_radius_range": ("0 < low <= high", ordered(_positive)),
+    "surface_gravity_range": ("0 <= low <= high", ordered(_non_negative)),
+    "planet_offset": (">= 0", _non_negative),
+    "max_thrust": (">= 0", _non_negative),
+    "start_altitude_range": ("0 <= low <= high", ordered(_non_negative)),
     "start_speed_noise": ("in [0, 1]", lambda x: (x >= 0) & (x <= 1)),
-    "target_altitude_range": ("0 <= low <= high", _ordered(lambda low: low >= 0)),
-    "target_tolerance": ("> 0", lambda x: x > 0),
-    "target_bonus": (">= 0", lambda x: x >= 0),
-    "progress_scale": (">= 0", lambda x: x >= 0),
-    "fuel_cost": (">= 0", lambda x: x >= 0),
-    "crash_penalty": (">= 0", lambda x: x >= 0),
-    "escape_penalty": (">= 0", lambda x: x >= 0),
+    "target_altitude_range": ("0 <= low <= high", ordered(_non_negative)),
+    "target_tolerance": ("> 0", _positive),
+    "target_bonus": (">= 0", _non_negative),
+    "progress_scale": (">= 0", _non_negative),
+    "fuel_cost": (">= 0", _non_negative),
+    "crash_penalty": (">= 0", _non_negative),
+    "escape_penalty": (">= 0", _non_negative),
 }
 """Pytree-leaf fields: the allowed range, as the error message states it, and its check."""
 
 
 def check_params(params: SpaceshipParams) -> SpaceshipParams:
-    """Range-checks every field of ``params`` and returns it unchanged.
-
-    Called where params come from users (``env.make_params``), not in ``__post_init__``: JAX
-    rebuilds this pytree with ``None``, tracers or in_axes numbers as leaves (``tree_map``,
-    ``jit``, ``vmap``), which such a check would reject. Traced leaves are skipped; array leaves
-    (params batched for ``vmap``) are checked element by element.
+    """Range-checks every field of ``params`` (``envs.params_check``) and returns it unchanged.
 
     Raises:
         ValueError: naming the first field out of range, its value and the allowed range.
     """
-
-    def error(name: str, allowed: str) -> ValueError:
-        value = getattr(params, name)
-        return ValueError(f"SpaceshipParams.{name}={value!r} is out of range: expected {allowed}")
-
-    if params.action_mode not in ACTION_MODES:
-        raise error("action_mode", f"one of {ACTION_MODES}")
-    for name in _POSITIVE_INTS:
-        value = getattr(params, name)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise error(name, "an int >= 1")
-    for name, (rule, ok) in _FLOAT_RULES.items():
-        value = getattr(params, name)
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value)):
-            continue
-        is_range = name.endswith("_range")
-        allowed = (
-            f"a finite (low, high) pair with {rule}" if is_range else f"a finite number {rule}"
-        )
-        try:
-            x = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise error(name, allowed) from None
-        if (is_range and x.shape[-1:] != (2,)) or not np.all(np.isfinite(x) & ok(x)):
-            raise error(name, allowed)
+    check_fields(params, {"action_mode": ACTION_MODES}, _POSITIVE_INTS, _FLOAT_RULES)
     return params

@@ -1,0 +1,233 @@
+"""The Gymnasium single environment: a thin NumPy shell over ``core.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs import host_random
+from envs.driving import core, pixels, spaces
+from envs.driving.params import ACTION_MODES, OBS_MODES, DrivingParams, check_params
+from envs.driving.spaces import check_action
+from envs.params_check import replace_fields
+
+
+def make_params(
+    action_mode: str = "continuous", params: DrivingParams | None = None, **overrides: Any
+) -> DrivingParams:
+    """Builds :class:`DrivingParams` from a base (default: the ``-v0`` values) and overrides.
+
+    Raises:
+        ValueError: an unknown action mode, or a field out of range (:func:`check_params`).
+        TypeError: an override that is not a DrivingParams field.
+    """
+    if action_mode not in ACTION_MODES:
+        raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
+    base = params if params is not None else DrivingParams()
+    return check_params(replace_fields(base, action_mode=action_mode, **overrides))
+
+
+def check_state(state: Any, params: DrivingParams) -> core.DrivingState:
+    """Validates a user-given state (a DrivingState or a dict of its fields).
+
+    Returns:
+        The state as a DrivingState with NumPy leaves of the documented dtypes.
+
+    Raises:
+        ValueError: naming the first missing, misshapen or non-finite field, or a lane out of
+            range.
+    """
+    shapes = core.state_shapes(params)
+    if isinstance(state, core.DrivingState):
+        fields = {name: getattr(state, name) for name in shapes}
+    elif isinstance(state, dict):
+        missing = set(shapes) - set(state)
+        if missing:
+            raise ValueError(f"options['state'] is missing fields {sorted(missing)}")
+        fields = state
+    else:
+        raise ValueError(
+            f"options['state'] must be a DrivingState or a dict of its fields, got {type(state)}"
+        )
+    out = {}
+    for name, (shape, dtype) in shapes.items():
+        value = np.asarray(fields[name])
+        if value.shape != shape:
+            raise ValueError(f"options['state'].{name} must have shape {shape}, got {value.shape}")
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise ValueError(f"options['state'].{name} contains NaN or inf: {value}")
+        out[name] = value.astype(dtype)
+    lanes = out["car_lane"]
+    if np.any((lanes < 0) | (lanes >= params.num_lanes)):
+        raise ValueError(f"options['state'].car_lane must be in [0, {params.num_lanes}): {lanes}")
+    return core.DrivingState(**out)
+
+
+class DrivingEnv(gym.Env):
+    """Highway driving in dense traffic (``worldplan/Driving-v0``), seen from above.
+
+    ## Description
+    The ego car drives along a straight highway of ``num_lanes`` lanes among ``num_cars`` other
+    cars, as in Henaff, Canziani & LeCun's dense-traffic setting (ICLR 2019). The other cars follow
+    the Intelligent Driver Model and change lanes at random when it is safe (MOBIL's safety
+    criterion), so their future is uncertain: the task for prediction under uncertainty (EEN).
+    They react to the ego car. Cars that fall out of the window [-60 m, +140 m] around the ego car
+    re-enter at its other end. The ego car is a kinematic bicycle (``core.py``).
+
+    ## Action Space
+    | mode       | space            | meaning                                           | unit |
+    |------------|------------------|---------------------------------------------------|------|
+    | continuous | Box(-1, 1, (2,)) | 0: throttle (+1: 3 m/s^2) / brake (-1: 6 m/s^2)    | -    |
+    |            |                  | 1: steering (+-1: front wheels at +-0.1 rad, + left) | -    |
+    | discrete   | Discrete(9)      | 0 coast, 1 accelerate, 2 brake, 3 left, 4 right,   | -    |
+    |            |                  | 5-8 accelerate/brake x left/right (half steering)  |      |
+
+    Continuous values are clipped to [-1, 1]; a wrong shape, NaN/inf or a discrete value out of
+    range raises ValueError (``envs.action_checks``, shared with the vector env).
+
+    ## Observation Space
+    ``obs_mode="state"``: Box (4 + 3 * obs_cars,) float32 (22 by default):
+
+    | idx  | observation                                     | unit |
+    |------|-------------------------------------------------|------|
+    | 0    | ego lateral position from the road centre line  | m    |
+    | 1    | ego heading (0 along the road, + left)          | rad  |
+    | 2    | ego speed                                       | m/s  |
+    | 3    | ego offset from the nearest lane centre         | m    |
+    | 4+3k | k-th nearest car: x - ego x                     | m    |
+    | 5+3k | k-th nearest car: y - ego y                     | m    |
+    | 6+3k | k-th nearest car: speed - ego speed along x     | m/s  |
+
+    ``obs_mode="pixels"``: Box(0, 255, (40, 128, 3), uint8), a top-down view centred on the ego
+    car, 0.5 m per pixel, the road running left to right, 20 m behind to 44 m ahead: grass, road,
+    lane markings, other cars (red) and the ego car (blue), as in the paper's cost maps.
+
+    ## Rewards
+    Per step: +0.1 per metre driven along the road, -1 x proximity to the nearest car (0 far,
+    1 touching; ``task.proximity``), -0.1 x (offset from the lane centre / half a lane)^2, -10 on
+    hitting a car, -10 on leaving the road.
+
+    ## Starting State
+    The ego car at x = 0 in the centre of a random lane at 20-28 m/s; the other cars spread over
+    the window at their desired speeds (20-30 m/s), none in the ego's lane within 24 m of it.
+    ``reset(options={"state": s})`` starts from any state (``get_state()`` returns one).
+
+    ## Episode End
+    Terminated: a crash (the ego car's bounding box overlaps a car) or any part of the ego car off
+    the road. Truncated: by Gymnasium's TimeLimit (``max_episode_steps``, registered as 200 steps
+    = 20 s), and at step ``max_steps`` when it is given (an override or a ``params`` object).
+
+    ## Arguments
+    ``gymnasium.make("worldplan/Driving-v0", action_mode="continuous", obs_mode="state",
+    render_mode=None, params=None, **param_overrides)``; overrides are DrivingParams fields,
+    range-checked (ValueError naming the field).
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        action_mode: str = "continuous",
+        obs_mode: str = "state",
+        render_mode: str | None = None,
+        params: DrivingParams | None = None,
+        **param_overrides: Any,
+    ) -> None:
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        self.params = make_params(action_mode, params, **param_overrides)
+        # Only a limit the user gave truncates here; otherwise TimeLimit alone does.
+        self._own_limit = "max_steps" in param_overrides or params is not None
+        self.obs_mode = obs_mode
+        self.render_mode = render_mode
+        self.action_space = spaces.action_space(self.params)
+        self.observation_space = spaces.observation_space(self.params, obs_mode)
+        self._key: np.ndarray | None = None
+        self._state: core.DrivingState | None = None
+        self._return = 0.0
+        self._renderer = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Starts an episode; ``options={"state": s}`` starts from ``s``, not a random draw."""
+        super().reset(seed=seed)
+        # JAX's threefry draws computed on the host (envs.host_random): the same episodes as the
+        # JAX core's, and no JAX computation, so forked worker processes are safe.
+        if seed is not None:
+            self._key = host_random.prng_key(seed)
+        elif self._key is None:
+            self._key = host_random.prng_key(int(self.np_random.integers(2**31)))
+        self._key, reset_key = host_random.split(self._key)
+        if options and "state" in options:
+            self._state = check_state(options["state"], self.params)
+        else:
+            self._state = core.reset(reset_key, self.params)[1]
+        self._return = 0.0
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Advances ``dt`` seconds; see the class docstring for actions and rewards."""
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        action = check_action(action, self.params)
+        _, self._state, reward, terminated, truncated, info = core.step(
+            None, self._state, action, self.params
+        )
+        reward = float(reward)
+        self._return += reward
+        if self.render_mode == "human":
+            self.render()
+        info = {k: v.item() for k, v in info.items()}
+        # A TimeLimit wrapper ORs in its own limit.
+        return (
+            self._observation(),
+            reward,
+            bool(terminated),
+            bool(truncated) and self._own_limit,
+            info,
+        )
+
+    def _observation(self) -> np.ndarray:
+        if self.obs_mode == "pixels":
+            return pixels.rasterize(self._state, self.params)
+        return core.observe(self._state, self.params)
+
+    def get_state(self) -> core.DrivingState:
+        """A copy of the current state (NumPy leaves); reset(options={"state": s}) restores it."""
+        if self._state is None:
+            raise RuntimeError("call reset() before get_state()")
+        return core.as_numpy(self._state)
+
+    def render(self) -> np.ndarray | None:
+        """Draws the current state: a window ("human") or an (192, 768, 3) uint8 frame."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode to make()")
+            return None
+        if self._state is None:
+            raise RuntimeError("call reset() before render()")
+        if self._renderer is None:
+            from envs.driving.render import Renderer
+
+            self._renderer = Renderer(self.render_mode, self.metadata["render_fps"])
+        return self._renderer.draw(self._state, self.params, self._return)
+
+    def close(self) -> None:
+        """Closes the render window."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_renderer"] = None  # pygame surfaces do not pickle; a copy re-opens its own
+        return state

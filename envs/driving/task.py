@@ -1,0 +1,100 @@
+"""Reward and episode end of the driving task, shared by the env and any planner.
+
+Written for one environment on NumPy or JAX arrays (``traffic.namespace``), differentiable in the
+ego car's state: progress, proximity and lane costs are smooth almost everywhere.
+
+Proximity follows the spirit of Henaff, Canziani & LeCun's driving cost (ICLR 2019): a car ahead
+or behind costs more the closer it is, relative to a safe distance that grows with speed:
+    proximity = max_j  relu(1 - |dx_j| / (car_length + v * 1 s)) * relu(1 - |dy_j| / lane_width)
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from envs.driving import traffic
+from envs.driving.params import DrivingParams
+
+SAFE_HEADWAY = 1.0
+"""Time headway [s] in the proximity cost's safe distance."""
+
+
+class Outcome(NamedTuple):
+    """What one step of the task gave."""
+
+    reward: Any
+    """() float32 reward."""
+    terminated: Any
+    """() bool: crashed or off the road."""
+    crashed: Any
+    """() bool: the ego car overlaps another car."""
+    off_road: Any
+    """() bool: the ego car is partly off the road."""
+    proximity: Any
+    """() float32 proximity to the nearest car, in [0, 1]."""
+
+
+def lane_offset(y: Any, params: DrivingParams) -> Any:
+    """Signed distance from the nearest lane centre [m], in [-lane_width / 2, lane_width / 2)."""
+    xp = traffic.namespace(y)
+    w = params.lane_width
+    return (y - w / 2) - w * xp.round((y - w / 2) / w)
+
+
+def half_extents(heading: Any, params: DrivingParams) -> tuple[Any, Any]:
+    """Half-length and half-width of the ego car's bounding box along x and y [m]."""
+    xp = traffic.namespace(heading)
+    c, s = xp.abs(xp.cos(heading)), xp.abs(xp.sin(heading))
+    half_x = 0.5 * (params.car_length * c + params.car_width * s)
+    half_y = 0.5 * (params.car_length * s + params.car_width * c)
+    return half_x, half_y
+
+
+def proximity(position: Any, speed: Any, car_position: Any, params: DrivingParams) -> Any:
+    """Proximity cost in [0, 1] of an ego car at ``position`` (2,) [m] with ``speed`` [m/s].
+
+    Args:
+        position: (2,) ego centre [m].
+        speed: () ego speed [m/s].
+        car_position: (N, 2) other cars' centres [m].
+        params: car size and lane width.
+    """
+    xp = traffic.namespace(car_position)
+    dx = xp.abs(car_position[:, 0] - position[0])
+    dy = xp.abs(car_position[:, 1] - position[1])
+    safe = params.car_length + speed * SAFE_HEADWAY
+    near = xp.maximum(1.0 - dx / safe, 0.0) * xp.maximum(1.0 - dy / params.lane_width, 0.0)
+    return xp.max(near)
+
+
+def outcome(state: Any, next_state: Any, command: Any, params: DrivingParams) -> Outcome:
+    """Reward and end of the step ``state -> next_state`` (command: (2,) in [-1, 1]).
+
+    reward = progress_reward * (metres driven along x)
+             - proximity_cost * proximity - lane_cost * (2 offset / lane_width)^2
+             - crash_penalty [if crashed] - off_road_penalty [if off the road]
+    """
+    del command  # no control cost: braking and steering are priced by their consequences
+    xp = traffic.namespace(next_state.car_speed)
+    position = next_state.ego_position
+    half_x, half_y = half_extents(next_state.ego_heading, params)
+    dx = xp.abs(next_state.car_position[:, 0] - position[0])
+    dy = xp.abs(next_state.car_position[:, 1] - position[1])
+    crashed = xp.any((dx < half_x + params.car_length / 2) & (dy < half_y + params.car_width / 2))
+    off_road = (position[1] - half_y < 0.0) | (position[1] + half_y > params.road_width)
+    near = proximity(position, next_state.ego_speed, next_state.car_position, params)
+    offset = 2.0 * lane_offset(position[1], params) / params.lane_width
+    reward = (
+        params.progress_reward * (position[0] - state.ego_position[0])
+        - params.proximity_cost * near
+        - params.lane_cost * offset * offset
+        - xp.where(crashed, params.crash_penalty, 0.0)
+        - xp.where(off_road, params.off_road_penalty, 0.0)
+    )
+    return Outcome(
+        reward=xp.asarray(reward, dtype=xp.float32),
+        terminated=crashed | off_road,
+        crashed=crashed,
+        off_road=off_road,
+        proximity=xp.asarray(near, dtype=xp.float32),
+    )

@@ -1,0 +1,288 @@
+"""The highway driving env: Gymnasium contract, traffic physics, exact replay, host vs JAX."""
+
+from __future__ import annotations
+
+import pickle
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs  # noqa: F401  (registers worldplan/*)
+from envs import host_random
+from envs.driving import core, pixels, task, traffic
+from envs.driving.env import DrivingEnv, make_params
+from envs.driving.params import DrivingParams
+from envs.jax_env import make_jax_env
+
+PARAMS = DrivingParams()
+
+
+def _state(**fields) -> core.DrivingState:
+    """A hand-made state: the ego car in lane 1 at 25 m/s, every other car far away."""
+    n = PARAMS.num_cars
+    base = {
+        "ego_position": np.array([0.0, 5.55], np.float32),
+        "ego_heading": np.float32(0.0),
+        "ego_speed": np.float32(25.0),
+        "car_position": np.stack(
+            [np.linspace(-3000.0, -2000.0, n), np.full(n, 1.85)], axis=-1
+        ).astype(np.float32),
+        "car_speed": np.full(n, 25.0, np.float32),
+        "car_desired_speed": np.full(n, 25.0, np.float32),
+        "car_lane": np.zeros(n, np.int32),
+        "key": host_random.prng_key(0),
+        "time": np.int32(0),
+    }
+    base.update(fields)
+    return core.DrivingState(**{k: np.asarray(v) for k, v in base.items()})
+
+
+@pytest.mark.parametrize("action_mode", ["continuous", "discrete"])
+@pytest.mark.parametrize("obs_mode", ["state", "pixels"])
+def test_check_env_and_pickle(action_mode: str, obs_mode: str) -> None:
+    env = gym.make(
+        "worldplan/Driving-v0", action_mode=action_mode, obs_mode=obs_mode, render_mode="rgb_array"
+    )
+    check_env(env.unwrapped, skip_render_check=False)
+    env.reset(seed=3)
+    copy = pickle.loads(pickle.dumps(env))
+    action = env.action_space.sample()
+    np.testing.assert_array_equal(env.step(action)[0], copy.step(action)[0])
+
+
+def test_same_seed_same_episode_and_seeds_differ() -> None:
+    def episode(seed: int) -> np.ndarray:
+        env = gym.make("worldplan/Driving-v0")
+        obs = [env.reset(seed=seed)[0]]
+        for t in range(60):
+            obs.append(env.step(np.array([0.2, 0.02 * np.sin(t)], np.float32))[0])
+        return np.stack(obs)
+
+    np.testing.assert_array_equal(episode(5), episode(5))
+    assert not np.array_equal(episode(5), episode(6))
+
+
+def test_get_state_round_trip_replays_the_random_traffic_exactly() -> None:
+    env = gym.make("worldplan/Driving-v0").unwrapped
+    env.reset(seed=11)
+    for _ in range(20):
+        env.step(np.array([0.1, 0.0], np.float32))
+    saved = env.get_state()
+    actions = np.random.default_rng(0).uniform(-0.2, 0.2, (80, 2)).astype(np.float32)
+
+    def play() -> list[np.ndarray]:
+        out = []
+        for a in actions:
+            obs, _, terminated, _, _ = env.step(a)
+            out.append(obs)
+            if terminated:
+                break
+        return out
+
+    first = play()
+    env.reset(options={"state": saved})
+    second = play()
+    assert len(first) == len(second)
+    np.testing.assert_array_equal(np.stack(first), np.stack(second))
+    # ... and the traffic did change lanes in that time, so the randomness was replayed.
+    lanes = [saved.car_lane, env.get_state().car_lane]
+    assert not np.array_equal(*lanes)
+
+
+def test_host_and_jax_cores_agree() -> None:
+    key = jax.random.PRNGKey(7)
+    obs_jax, state_jax = core.reset(key, PARAMS)
+    obs_host, state_host = core.reset(np.asarray(key), PARAMS)
+    np.testing.assert_allclose(obs_host, obs_jax, atol=1e-5)
+    np.testing.assert_array_equal(state_host.key, np.asarray(state_jax.key))
+    step = jax.jit(core.step, static_argnums=3)
+    actions = np.random.default_rng(1).uniform(-0.3, 0.3, (120, 2)).astype(np.float32)
+    for a in actions:
+        obs_host, state_host, reward_host, done, *_ = core.step(None, state_host, a, PARAMS)
+        obs_jax, state_jax, reward_jax, *_ = step(None, state_jax, jnp.asarray(a), PARAMS)
+        np.testing.assert_allclose(obs_host, obs_jax, atol=1e-3)
+        np.testing.assert_allclose(reward_host, reward_jax, atol=1e-4)
+        np.testing.assert_array_equal(state_host.car_lane, np.asarray(state_jax.car_lane))
+        if done:
+            break
+
+
+def test_vector_env_replays_single_envs() -> None:
+    vector = gym.make_vec(
+        "worldplan/Driving-v0", num_envs=3, vectorization_mode="vector_entry_point"
+    )
+    singles = [gym.make("worldplan/Driving-v0") for _ in range(3)]
+    obs, _ = vector.reset(seed=20)
+    for i, env in enumerate(singles):
+        np.testing.assert_allclose(env.reset(seed=20 + i)[0], obs[i], rtol=1e-6, atol=1e-5)
+    alive = np.ones(3, bool)
+    rng = np.random.default_rng(2)
+    for _ in range(60):
+        actions = rng.uniform(-0.2, 0.2, (3, 2)).astype(np.float32)
+        obs, rewards, terminated, truncated, _ = vector.step(actions)
+        for i, env in enumerate(singles):
+            if alive[i]:
+                single = env.step(actions[i])
+                np.testing.assert_allclose(single[0], obs[i], atol=1e-3)
+                np.testing.assert_allclose(single[1], rewards[i], atol=1e-4)
+                assert single[2] == terminated[i]
+                alive[i] = not (single[2] or single[3])
+
+
+def test_traffic_never_overlaps_and_changes_lanes() -> None:
+    """32 one-minute episodes of traffic (the ego car coasting): no two cars ever overlap."""
+    params = PARAMS.replace(max_steps=10**6)
+
+    def overlap(state: core.DrivingState) -> jax.Array:
+        x, y = state.car_position[:, 0], state.car_position[:, 1]
+        dx, dy = jnp.abs(x[:, None] - x[None]), jnp.abs(y[:, None] - y[None])
+        close = (dx < params.car_length) & (dy < params.car_width)
+        return jnp.any(close & ~jnp.eye(params.num_cars, dtype=bool))
+
+    def episode(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        _, state = core.reset(key, params)
+
+        def body(state: core.DrivingState, _: None) -> tuple[core.DrivingState, tuple]:
+            _, state, *_ = core.step(None, state, jnp.zeros(2), params)
+            return state, (overlap(state), state.car_lane)
+
+        _, (overlaps, lanes) = jax.lax.scan(body, state, None, length=600)
+        return overlaps, lanes
+
+    overlaps, lanes = jax.jit(jax.vmap(episode))(jax.random.split(jax.random.PRNGKey(0), 32))
+    assert not bool(overlaps.any())
+    changes = np.sum(np.diff(np.asarray(lanes), axis=1) != 0, axis=(1, 2))
+    # 12 cars x 60 s x 0.1 attempts/s = 72 attempts per episode, some refused as unsafe.
+    assert 10 < changes.mean() < 72
+
+
+def test_idm_acceleration_by_hand() -> None:
+    # v = 20, leader at 20 m/s, 30 m ahead, v0 = 30: s* = 2 + 20 * 1.2 = 26 m,
+    # a = 1.5 * (1 - (20/30)^4 - (26/30)^2) = 0.077037 m/s^2.
+    a = traffic.idm_acceleration(
+        np.float32(20.0), np.float32(20.0), np.float32(30.0), np.float32(30.0), PARAMS
+    )
+    assert a == pytest.approx(1.5 * (1 - (2 / 3) ** 4 - (26 / 30) ** 2), rel=1e-5)
+    free = traffic.idm_acceleration(
+        np.float32(0.0), np.float32(0.0), np.float32(traffic.NO_GAP), np.float32(30.0), PARAMS
+    )
+    assert free == pytest.approx(PARAMS.idm_accel, rel=1e-5)
+    at_desired = traffic.idm_acceleration(
+        np.float32(30.0), np.float32(0.0), np.float32(traffic.NO_GAP), np.float32(30.0), PARAMS
+    )
+    assert abs(at_desired) < 1e-3
+    stopped_ahead = traffic.idm_acceleration(
+        np.float32(25.0), np.float32(0.0), np.float32(5.0), np.float32(30.0), PARAMS
+    )
+    assert stopped_ahead == pytest.approx(-PARAMS.idm_max_brake)
+
+
+def test_bicycle_model_by_hand() -> None:
+    state = _state()
+    position, heading, speed = core.move_ego(state, np.array([1.0, 0.0], np.float32), PARAMS)
+    assert speed == pytest.approx(25.0 + 3.0 * 0.1)
+    np.testing.assert_allclose(position, [25.3 * 0.1, 5.55], rtol=1e-6)
+    _, heading, speed = core.move_ego(state, np.array([-1.0, 1.0], np.float32), PARAMS)
+    assert speed == pytest.approx(25.0 - 6.0 * 0.1)
+    assert heading == pytest.approx(24.4 * np.tan(0.1) / 2.7 * 0.1, rel=1e-5)
+
+
+def test_crash_off_road_and_neighbours() -> None:
+    env = DrivingEnv()
+    env.reset(seed=0)
+    cars = _state().car_position.copy()
+    cars[0] = [5.0, 5.55]  # 0.5 m bumper gap, same lane, slower: the ego car hits it
+    env.reset(options={"state": _state(car_position=cars, car_speed=np.full(12, 10.0, np.float32))})
+    _, reward, terminated, _, info = env.step(np.zeros(2, np.float32))
+    assert terminated and info["crashed"] and not info["off_road"]
+    assert reward < -PARAMS.crash_penalty + 1
+    cars[0] = [0.0, 5.55 + 3.7]  # alongside, one lane to the left: no crash, no proximity cost
+    lanes = np.zeros(12, np.int32)
+    lanes[0] = 2
+    env.reset(options={"state": _state(car_position=cars, car_lane=lanes)})
+    _, reward, terminated, _, info = env.step(np.zeros(2, np.float32))
+    assert not terminated and reward == pytest.approx(0.1 * 2.5, abs=1e-3)
+    env.reset(options={"state": _state(ego_position=np.array([0.0, 0.85], np.float32))})
+    _, reward, terminated, _, info = env.step(np.zeros(2, np.float32))
+    assert terminated and info["off_road"] and not info["crashed"]
+
+
+def test_lane_change_only_when_safe() -> None:
+    n = PARAMS.num_cars
+    state = _state()
+    x = np.concatenate([state.car_position[:, 0], state.ego_position[:1]])
+    y = np.concatenate([state.car_position[:, 1], state.ego_position[1:]])
+    x[0], y[0] = 0.0, 1.85  # car 0 alongside the ego car, in lane 0
+    speed = np.full(n + 1, 25.0, np.float32)
+    desired = np.full(n + 1, 25.0, np.float32)
+    draws = np.array([0.0, 0.0, 0.2], np.float32)  # car 0 tries, to the left (lane 1)
+    lane = state.car_lane
+    blocked = traffic.lane_change(lane, x, y, speed, desired, draws, PARAMS)
+    assert blocked[0] == 0  # the ego car is in lane 1, right beside it
+    y[-1] = 9.25  # the ego car moves to lane 2: lane 1 is free
+    assert traffic.lane_change(lane, x, y, speed, desired, draws, PARAMS)[0] == 1
+    to_the_right = traffic.lane_change(lane, x, y, speed, desired, draws + [0, 0, 0.6], PARAMS)
+    assert to_the_right[0] == 0  # lane -1 does not exist
+
+
+def test_proximity_and_pixels_show_what_is_there() -> None:
+    cars = _state().car_position.copy()
+    cars[0] = [10.0, 5.55]
+    state = _state(car_position=cars)
+    # 10 m ahead, safe distance 4.5 + 25 * 1 = 29.5 m, same lane centre.
+    near = task.proximity(state.ego_position, state.ego_speed, state.car_position, PARAMS)
+    assert near == pytest.approx(1 - 10 / 29.5, rel=1e-5)
+    image = pixels.rasterize(state, PARAMS)
+    row = PARAMS.pixel_rows // 2
+    ego_col = int(PARAMS.pixel_behind / PARAMS.pixel_scale)
+    car_col = int((PARAMS.pixel_behind + 10.0) / PARAMS.pixel_scale)
+    assert tuple(image[row, ego_col]) == pixels.EGO
+    assert tuple(image[row, car_col]) == pixels.CAR
+    assert tuple(image[0, ego_col]) == pixels.GRASS  # 10 m left of the ego: off the road
+    jax_image = jax.jit(pixels.rasterize, static_argnums=1)(core.as_jax(state), PARAMS)
+    np.testing.assert_array_equal(image, np.asarray(jax_image))
+
+
+def test_bad_input_is_refused_with_a_clear_error() -> None:
+    env = gym.make("worldplan/Driving-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.array([np.nan, 0.0], np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(3, np.float32))
+    discrete = gym.make("worldplan/Driving-v0", action_mode="discrete")
+    discrete.reset(seed=0)
+    with pytest.raises(ValueError, match=r"\[0, 9\)"):
+        discrete.step(9)
+    with pytest.raises(ValueError, match="DrivingParams.lane_width"):
+        make_params(lane_width=-1.0)
+    with pytest.raises(ValueError, match="DrivingParams.num_lanes"):
+        make_params(num_lanes=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'lanes'"):
+        make_params(lanes=4)
+    with pytest.raises(ValueError, match="action_mode"):
+        make_params("hybrid")
+    state = env.unwrapped.get_state()
+    with pytest.raises(ValueError, match="car_lane must be in"):
+        env.reset(options={"state": state.replace(car_lane=np.full(12, 5, np.int32))})
+    with pytest.raises(ValueError, match="ego_speed contains NaN"):
+        env.reset(options={"state": state.replace(ego_speed=np.float32(np.nan))})
+    with pytest.raises(ValueError, match="missing fields"):
+        env.reset(options={"state": {"ego_speed": 1.0}})
+
+
+def test_jax_env_handle_and_render() -> None:
+    jax_env = make_jax_env("worldplan/Driving-v0", action_mode="discrete")
+    obs, state = jax_env.reset(jax.random.PRNGKey(0), jax_env.params)
+    assert obs.shape == jax_env.observation_space.shape
+    assert jax_env.action_space.n == 9
+    env = gym.make("worldplan/Driving-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (192, 768, 3) and frame.dtype == np.uint8
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 4  # road, grass, cars, ego, text
+    env.close()
