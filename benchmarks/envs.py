@@ -2,6 +2,7 @@
 
     python -m benchmarks.envs            # about a minute on a 2-core CPU
     python -m benchmarks.envs --quick    # smaller sizes
+    python -m benchmarks.envs --env worldplan/Driving-v0   # any env with a JAX core
 
 Every row's ratio is against the Gymnasium single env measured in the same run.
 """
@@ -18,12 +19,12 @@ import envs  # noqa: F401
 from benchmarks.common import best_rate, gpu_target, human, machine, print_table
 from envs.jax_env import autoreset_step, make_jax_env, optimistic_autoreset_step
 
-ID = "worldplan/Spaceship-v0"
+SPACESHIP = "worldplan/Spaceship-v0"
 
 
-def single_env_rate() -> float:
+def single_env_rate(env_id: str) -> float:
     """A Python loop over ``gym.make`` (wrappers included), pre-sampled actions, with resets."""
-    env = gym.make(ID)
+    env = gym.make(env_id)
     env.reset(seed=0)
     env.action_space.seed(0)
     actions = [env.action_space.sample() for _ in range(1000)]
@@ -53,14 +54,14 @@ def vector_rate(venv: gym.vector.VectorEnv, steps: int = 50) -> float:
     return best_rate(run)
 
 
-def make_rollout(num_envs: int, length: int, autoreset: bool = True):
-    """A jitted ``vmap`` + ``lax.scan`` rollout of the core with random actions.
+def make_rollout(env_id: str, num_envs: int, length: int, autoreset: bool = True):
+    """A jitted ``vmap`` + ``lax.scan`` rollout of the core with random (2,) actions in [-1, 1].
 
     With ``autoreset`` every env is reset in place when its episode ends (``autoreset_step``,
     which draws a fresh start state every step and keeps it only where needed, as gymnax does);
     without, the episode state is stepped on past termination, as a fixed-horizon planner does.
     """
-    env = make_jax_env(ID)
+    env = make_jax_env(env_id)
     params = env.params
 
     def one_env(key: jax.Array) -> jax.Array:
@@ -90,9 +91,9 @@ def make_rollout(num_envs: int, length: int, autoreset: bool = True):
     return run
 
 
-def make_batched_rollout(num_envs: int, length: int, num_resets: int):
+def make_batched_rollout(env_id: str, num_envs: int, length: int, num_resets: int):
     """A jitted ``lax.scan`` over batched steps with :func:`optimistic_autoreset_step`."""
-    env = make_jax_env(ID)
+    env = make_jax_env(env_id)
     params = env.params
 
     def rollout(key: jax.Array) -> jax.Array:
@@ -129,6 +130,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument(
+        "--env",
+        default=SPACESHIP,
+        choices=[SPACESHIP, "worldplan/Driving-v0"],
+        help="an env with a JAX core and a continuous (2,) action",
+    )
     parser.add_argument("--vector-sizes", type=int, nargs="+", help="VectorEnv env counts")
     parser.add_argument(
         "--rollout-sizes",
@@ -141,36 +148,42 @@ def main() -> None:
     rollout_sizes = args.rollout_sizes or ([1024, 16384] if args.quick else [1024, 16384, 131072])
     print(f"machine: {machine()}")
     start = time.perf_counter()
-    base = single_env_rate()
+    env_id = args.env
+    base = single_env_rate(env_id)
     rows = [["Gymnasium single env, Python loop", 1, human(base), "1.0"]]
 
     def add(name: str, n: int, rate: float) -> None:
         rows.append([name, n, human(rate), f"{rate / base:.1f}"])
 
-    sync = gym.make_vec(ID, num_envs=8, vectorization_mode="sync")
+    sync = gym.make_vec(env_id, num_envs=8, vectorization_mode="sync")
     add("Gymnasium SyncVectorEnv", 8, vector_rate(sync))
     for n in vector_sizes:
-        venv = gym.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point")
-        add("worldplan SpaceshipVectorEnv (jitted, on device)", n, vector_rate(venv))
+        venv = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point")
+        add(f"worldplan {type(venv).__name__} (jitted, on device)", n, vector_rate(venv))
     rollout_rates = {}
     for n in rollout_sizes:
-        rate = rollout_rates[n] = best_rate(make_rollout(n, 100), repeats=3, min_seconds=1.0)
+        rate = rollout_rates[n] = best_rate(
+            make_rollout(env_id, n, 100), repeats=3, min_seconds=1.0
+        )
         add("jit(vmap(lax.scan)) rollout of the core, with autoreset", n, rate)
     n = rollout_sizes[-1]
-    rate = best_rate(make_rollout(n, 100, autoreset=False), repeats=3, min_seconds=1.0)
+    rate = best_rate(make_rollout(env_id, n, 100, autoreset=False), repeats=3, min_seconds=1.0)
     add("jit(vmap(lax.scan)) rollout of the core, no resets", n, rate)
     best_autoreset = max(rollout_rates.items())
-    rate = best_rate(make_batched_rollout(n, 100, n // 16), repeats=3, min_seconds=1.0)
+    rate = best_rate(make_batched_rollout(env_id, n, 100, n // 16), repeats=3, min_seconds=1.0)
     add("batched rollout, optimistic resets (n/16 start states drawn per step)", n, rate)
     print()
     print_table(
-        f"Spaceship-v0 environment steps per second ({jax.devices()[0].platform})",
+        f"{env_id} environment steps per second ({jax.devices()[0].platform})",
         ["what", "envs", "steps/s", "x single env"],
         rows,
     )
     print()
     n, rate = best_autoreset
-    gpu_target(f"rollout with autoreset at {n:,} envs (target at 1M envs)", rate, 1e10, "steps/s")
+    if env_id == SPACESHIP:
+        gpu_target(
+            f"rollout with autoreset at {n:,} envs (target at 1M envs)", rate, 1e10, "steps/s"
+        )
     print(f"\n(total {time.perf_counter() - start:.0f} s)")
 
 

@@ -19,18 +19,17 @@ verdicts in :mod:`experiments.poke_claims`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from pathlib import Path
 from typing import Literal
 
-import jax
 import numpy as np
 
 from envs.poke import dataset
 from envs.poke.params import PokeParams
 from experiments import io
 from experiments.configs import run_main
+from experiments.een_frames import train_frame_models
 from experiments.poke_claims import other_claims, prediction_claims, verdict_lines
 from experiments.poke_eval import (
     best_of_k_errors,
@@ -42,7 +41,7 @@ from experiments.poke_goal import GoalConfig, forward_data_config, goal_reaching
 from experiments.poke_latent import latent_regression
 from experiments.stages import open_run
 from world_models import een
-from world_models.trainer import FitResult, TrainerConfig, fit
+from world_models.trainer import TrainerConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,34 +216,6 @@ def load_data(config: Config, data: dataset.PokeDataConfig, log=print) -> dict[s
         return dataset.load(folder, data)
 
 
-def train_frame_models(
-    config: Config, train: dict, run_dir: Path, log=print
-) -> dict[str, FitResult]:
-    """Phase one (g), phase two (f, phi; g frozen) and the CVAE; returns their FitResults.
-
-    Each is checkpointed every epoch as ``run_dir/<g|een|cvae>.ckpt`` (resumed with
-    ``config.resume``).
-    """
-    model, key, trainer = config.model, jax.random.PRNGKey(config.seed), config.trainer
-    frame_shape = train["frame"].shape[1:]
-
-    def fit_saved(name: str, loss, init) -> FitResult:
-        path = run_dir / f"{name}.ckpt"
-        resume = config.resume and path.exists()
-        return fit(loss, init, train, trainer, checkpoint_path=path, resume=resume, log=log)
-
-    g0 = een.init_deterministic(key, model, frame_shape)
-    log("phase 1: deterministic g")
-    g = fit_saved("g", functools.partial(een.deterministic_loss, model), g0)
-    log("phase 2: EEN f and phi, g frozen")
-    e0 = een.init_een(jax.random.fold_in(key, 1), model, g.params, frame_shape)
-    e = fit_saved("een", functools.partial(een.een_loss, model, g.params), e0)
-    log("conditional VAE")
-    c0 = een.init_cvae(jax.random.fold_in(key, 2), model, g.params, frame_shape)
-    c = fit_saved("cvae", functools.partial(een.cvae_loss, model), c0)
-    return {"g": g, "een": e, "cvae": c}
-
-
 def main(config: Config, log=print) -> Path:
     """Runs the experiment and writes ``results/poke/<run>/``; returns that folder."""
     start = time.perf_counter()
@@ -252,7 +223,9 @@ def main(config: Config, log=print) -> Path:
     data = load_data(config, config.data, log)
     train = {k: data[k][: config.num_train] for k in ("frame", "next_frame")}
     test = {k: v[config.num_train :] for k, v in data.items()}
-    fits = train_frame_models(config, train, run_dir, log)
+    fits = train_frame_models(
+        config.model, config.trainer, config.seed, config.resume, train, run_dir, log
+    )
     model, g = config.model, fits["g"].params
     f, phi = fits["een"].params["f"], fits["een"].params["phi"]
     bank = een.latent_bank(model, g, phi, train)

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import envs  # noqa: F401  (registers the ids)
-from envs.spaceship import core
 from envs.jax_vector import _jit_step
+from envs.spaceship import core
 
 ID = "worldplan/Spaceship-v0"
 MODES = ["continuous", "discrete", "hybrid"]

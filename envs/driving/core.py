@@ -35,6 +35,8 @@ EGO_FEATURES = 4
 """Ego entries at the start of the state observation (see :func:`observe`)."""
 CAR_FEATURES = 3
 """Entries per reported car in the state observation."""
+START_CLEARANCE = 15.0
+"""At the start, no car in the ego's lane is within this plus two car lengths of it [m]."""
 STEP_DRAWS = 4
 """U[0, 1) draws per step: three for a lane change, one for a recycled car's speed."""
 
@@ -131,7 +133,7 @@ def initial_state(u: Any, key: Any, params: DrivingParams) -> tuple[Any, Driving
     window [-view_behind, view_ahead], jittered within the slot (never closer than ``idm_min_gap``
     bumper to bumper to the next slot's car), in random lanes, at their desired speeds or the
     lowest speed of a vehicle ahead in their lane, whichever is lower. A car whose slot lies
-    within 15 m plus 2 car lengths of the ego car is moved out of the ego's lane.
+    within :data:`START_CLEARANCE` plus 2 car lengths of the ego car is moved out of its lane.
 
     Args:
         u: (:func:`reset_draws`,) U[0, 1) float32 draws (NumPy or JAX).
@@ -149,7 +151,7 @@ def initial_state(u: Any, key: Any, params: DrivingParams) -> tuple[Any, Driving
     jitter = xp.maximum(spacing - params.car_length - params.idm_min_gap, 0.0)
     slot = xp.arange(n, dtype=xp.float32)
     car_x = -params.view_behind + (slot + 0.5) * spacing + (u[2 + n : 2 + 2 * n] - 0.5) * jitter
-    near_ego = xp.abs(car_x) < 15.0 + 2.0 * params.car_length
+    near_ego = xp.abs(car_x) < START_CLEARANCE + 2.0 * params.car_length
     car_lane = xp.where(near_ego & (car_lane == ego_lane), (car_lane + 1) % lanes, car_lane)
     car_lane = car_lane.astype(xp.int32)
     low, high = params.desired_speed_range

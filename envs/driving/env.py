@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
-from envs import host_random
+from envs.core_env import CoreEnv
 from envs.driving import core, pixels, spaces
 from envs.driving.params import ACTION_MODES, OBS_MODES, DrivingParams, check_params
 from envs.driving.spaces import check_action
@@ -65,7 +64,7 @@ def check_state(state: Any, params: DrivingParams) -> core.DrivingState:
     return core.DrivingState(**out)
 
 
-class DrivingEnv(gym.Env):
+class DrivingEnv(CoreEnv):
     """Highway driving in dense traffic (``worldplan/Driving-v0``), seen from above.
 
     ## Description
@@ -128,8 +127,6 @@ class DrivingEnv(gym.Env):
     - v0: initial release.
     """
 
-    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 10}
-
     def __init__(
         self,
         action_mode: str = "continuous",
@@ -140,32 +137,21 @@ class DrivingEnv(gym.Env):
     ) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        self.params = make_params(action_mode, params, **param_overrides)
-        # Only a limit the user gave truncates here; otherwise TimeLimit alone does.
-        self._own_limit = "max_steps" in param_overrides or params is not None
-        self.obs_mode = obs_mode
-        self.render_mode = render_mode
-        self.action_space = spaces.action_space(self.params)
-        self.observation_space = spaces.observation_space(self.params, obs_mode)
-        self._key: np.ndarray | None = None
-        self._state: core.DrivingState | None = None
-        self._return = 0.0
-        self._renderer = None
+        own_limit = "max_steps" in param_overrides or params is not None
+        super().__init__(
+            make_params(action_mode, params, **param_overrides),
+            obs_mode,
+            render_mode,
+            own_limit,
+            spaces,
+        )
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Starts an episode; ``options={"state": s}`` starts from ``s``, not a random draw."""
         super().reset(seed=seed)
-        # JAX's threefry draws computed on the host (envs.host_random): the same episodes as the
-        # JAX core's, and no JAX computation, so forked worker processes are safe.
-        if seed is not None:
-            self._key = host_random.prng_key(seed)
-        elif self._key is None:
-            self._key = host_random.prng_key(int(self.np_random.integers(2**31)))
-        self._key, reset_key = host_random.split(self._key)
+        reset_key = self._next_reset_key(seed)
         if options and "state" in options:
             self._state = check_state(options["state"], self.params)
         else:
@@ -189,45 +175,17 @@ class DrivingEnv(gym.Env):
             self.render()
         info = {k: v.item() for k, v in info.items()}
         # A TimeLimit wrapper ORs in its own limit.
-        return (
-            self._observation(),
-            reward,
-            bool(terminated),
-            bool(truncated) and self._own_limit,
-            info,
-        )
+        return self._observation(), reward, bool(terminated), self._truncated(truncated), info
 
     def _observation(self) -> np.ndarray:
         if self.obs_mode == "pixels":
             return pixels.rasterize(self._state, self.params)
         return core.observe(self._state, self.params)
 
-    def get_state(self) -> core.DrivingState:
-        """A copy of the current state (NumPy leaves); reset(options={"state": s}) restores it."""
-        if self._state is None:
-            raise RuntimeError("call reset() before get_state()")
-        return core.as_numpy(self._state)
+    def _make_renderer(self) -> Any:
+        from envs.driving.render import Renderer
 
-    def render(self) -> np.ndarray | None:
-        """Draws the current state: a window ("human") or an (192, 768, 3) uint8 frame."""
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode to make()")
-            return None
-        if self._state is None:
-            raise RuntimeError("call reset() before render()")
-        if self._renderer is None:
-            from envs.driving.render import Renderer
+        return Renderer(self.render_mode, self.metadata["render_fps"])
 
-            self._renderer = Renderer(self.render_mode, self.metadata["render_fps"])
+    def _draw(self) -> np.ndarray | None:
         return self._renderer.draw(self._state, self.params, self._return)
-
-    def close(self) -> None:
-        """Closes the render window."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_renderer"] = None  # pygame surfaces do not pickle; a copy re-opens its own
-        return state

@@ -43,7 +43,8 @@ def rasterize(state: DrivingState, params: DrivingParams) -> Any:
     on_line = xp.abs(y - nearest * params.lane_width) < half_pixel
     edge = (nearest == 0) | (nearest == params.num_lanes)
     dashed = (x % (2 * DASH)) < DASH
-    image = paint(image, on_line & (edge | dashed) & (nearest >= 0), MARKING)
+    on_road = (nearest >= 0) & (nearest <= params.num_lanes)
+    image = paint(image, on_line & (edge | dashed) & on_road, MARKING)
     dx = x[..., None] - state.car_position[:, 0]
     dy = y[..., None] - state.car_position[:, 1]
     cars = xp.any(

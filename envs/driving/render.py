@@ -6,12 +6,12 @@ pygame is imported lazily; the y-up world to y-down screen flip lives in this mo
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
 from envs.driving.params import DrivingParams
+from envs.pygame_window import Window
 
 WINDOW_SIZE = (768, 192)
 """Rendered frame (width, height) [px]."""
@@ -38,23 +38,8 @@ class Renderer:
     """Draws driving states with pygame into a window ("human") or an array ("rgb_array")."""
 
     def __init__(self, render_mode: str, fps: int) -> None:
-        if render_mode == "human" and "DISPLAY" not in os.environ and os.name != "nt":
-            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless machines: no window
-        try:
-            import pygame
-        except ImportError as e:  # pragma: no cover - pygame is a hard dependency
-            raise ImportError("rendering needs pygame: pip install pygame") from e
-        self.pygame = pygame
-        self.render_mode = render_mode
-        self.fps = fps
-        pygame.display.init()
-        pygame.font.init()
-        self.font = pygame.font.Font(None, 22)
-        if render_mode == "human":
-            self.screen = pygame.display.set_mode(WINDOW_SIZE)
-            pygame.display.set_caption("worldplan: Driving-v0")
-            self.clock = pygame.time.Clock()
-        self.canvas = pygame.Surface(WINDOW_SIZE)
+        self.window = Window(render_mode, fps, WINDOW_SIZE, "worldplan: Driving-v0")
+        self.pygame, self.font = self.window.pygame, self.window.font
 
     def draw(self, state: Any, params: DrivingParams, episode_return: float) -> np.ndarray | None:
         """Draws one state (NumPy leaves); returns the frame (H, W, 3) uint8 in "rgb_array" mode."""
@@ -69,7 +54,7 @@ class Renderer:
                 height / 2 - (y - road_centre) * PIXELS_PER_METRE,
             )
 
-        canvas = self.canvas
+        canvas = self.window.canvas
         canvas.fill((40, 90, 40))
         top = to_screen(0.0, params.road_width)[1]
         pg.draw.rect(canvas, (60, 60, 60), (0, top, width, params.road_width * PIXELS_PER_METRE))
@@ -106,15 +91,8 @@ class Renderer:
             f"  return {episode_return:7.2f}"
         )
         canvas.blit(self.font.render(text, True, (255, 255, 255)), (8, 6))
-        if self.render_mode == "human":
-            self.screen.blit(canvas, (0, 0))
-            pg.event.pump()
-            pg.display.flip()
-            self.clock.tick(self.fps)
-            return None
-        return np.transpose(pg.surfarray.array3d(canvas), (1, 0, 2)).copy()
+        return self.window.present()
 
     def close(self) -> None:
-        """Closes the window (pygame's display stays initialised for other envs)."""
-        if self.render_mode == "human":
-            self.pygame.display.quit()
+        """Closes the window (if any)."""
+        self.window.close()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from envs import host_random
+from envs.core_env import CoreEnv
 from envs.params_check import replace_fields
 from envs.spaceship import core, pixels, spaces
 from envs.spaceship.params import ACTION_MODES, OBS_MODES, SpaceshipParams, check_params
@@ -67,7 +67,7 @@ def check_state(state: Any, params: SpaceshipParams) -> core.SpaceshipState:
     return core.SpaceshipState(**out)
 
 
-class SpaceshipEnv(gym.Env):
+class SpaceshipEnv(CoreEnv):
     """Spaceship gravity control (``worldplan/Spaceship-v0``).
 
     ## Description
@@ -142,34 +142,22 @@ class SpaceshipEnv(gym.Env):
     ) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        self.params = make_params(action_mode, params, **param_overrides)
-        # Only a limit the user gave (a max_steps override or a params object) truncates here;
-        # otherwise Gymnasium's TimeLimit (max_episode_steps) alone sets the episode length.
-        self._own_limit = "max_steps" in param_overrides or params is not None
-        self.obs_mode = obs_mode
-        self.render_mode = render_mode
-        self.action_space = spaces.action_space(self.params)
-        self.observation_space = spaces.observation_space(self.params, obs_mode)
-        self._key: np.ndarray | None = None
-        self._state: core.SpaceshipState | None = None
+        own_limit = "max_steps" in param_overrides or params is not None
+        super().__init__(
+            make_params(action_mode, params, **param_overrides),
+            obs_mode,
+            render_mode,
+            own_limit,
+            spaces,
+        )
         self._trail: collections.deque = collections.deque(maxlen=300)
-        self._return = 0.0
-        self._renderer = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Starts an episode; ``options={"state": s}`` starts from ``s``, not a random draw."""
         super().reset(seed=seed)
-        # JAX's threefry draws, computed in NumPy (envs.host_random): the same start states as
-        # the JAX core's reset, and no JAX computation, so forked worker processes are safe.
-        if seed is not None:
-            self._key = host_random.prng_key(seed)
-        elif self._key is None:
-            self._key = host_random.prng_key(int(self.np_random.integers(2**31)))
-        self._key, reset_key = host_random.split(self._key)
+        reset_key = self._next_reset_key(seed)
         if options and "state" in options:
             self._state = check_state(options["state"], self.params)
         else:
@@ -200,39 +188,17 @@ class SpaceshipEnv(gym.Env):
         if self.obs_mode == "pixels":
             obs = pixels.rasterize(self._state, self.params)
         # A TimeLimit wrapper ORs in its own limit.
-        return obs, reward, bool(terminated), bool(truncated) and self._own_limit, info
+        return obs, reward, bool(terminated), self._truncated(truncated), info
 
     def _observation(self) -> np.ndarray:
         if self.obs_mode == "pixels":
             return pixels.rasterize(self._state, self.params)
         return core.observe(self._state, self.params)
 
-    def get_state(self) -> core.SpaceshipState:
-        """A copy of the current state (NumPy leaves); reset(options={"state": s}) restores it."""
-        if self._state is None:
-            raise RuntimeError("call reset() before get_state()")
-        return core.as_numpy(self._state)
+    def _make_renderer(self) -> Any:
+        from envs.spaceship.render import Renderer
 
-    def render(self) -> np.ndarray | None:
-        """Draws the current state: a window ("human") or an (512, 512, 3) uint8 frame."""
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode to make()")
-            return None
-        if self._state is None:
-            raise RuntimeError("call reset() before render()")
-        if self._renderer is None:
-            from envs.spaceship.render import Renderer
+        return Renderer(self.render_mode, self.metadata["render_fps"])
 
-            self._renderer = Renderer(self.render_mode, self.metadata["render_fps"])
+    def _draw(self) -> np.ndarray | None:
         return self._renderer.draw(self._state, self.params, list(self._trail), self._return)
-
-    def close(self) -> None:
-        """Closes the render window."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_renderer"] = None  # pygame surfaces do not pickle; a copy re-opens its own
-        return state

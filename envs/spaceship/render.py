@@ -6,12 +6,12 @@ pygame is imported lazily; the y-up world to y-down screen flip lives in this mo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from envs.pygame_window import Window
 from envs.spaceship.params import SpaceshipParams
 
 WINDOW_SIZE = 512
@@ -39,29 +39,16 @@ class Renderer:
     """Draws spaceship states with pygame into a window ("human") or an array ("rgb_array")."""
 
     def __init__(self, render_mode: str, fps: int) -> None:
-        if render_mode == "human" and "DISPLAY" not in os.environ and os.name != "nt":
-            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless machines: no window
-        try:
-            import pygame
-        except ImportError as e:  # pragma: no cover - pygame is a hard dependency
-            raise ImportError("rendering needs pygame: pip install pygame") from e
-        self.pygame = pygame
-        self.render_mode = render_mode
-        self.fps = fps
-        pygame.display.init()
-        pygame.font.init()
-        self.font = pygame.font.Font(None, 22)
-        if render_mode == "human":
-            self.screen = pygame.display.set_mode((WINDOW_SIZE, WINDOW_SIZE))
-            pygame.display.set_caption("worldplan: Spaceship-v0")
-            self.clock = pygame.time.Clock()
-        self.canvas = pygame.Surface((WINDOW_SIZE, WINDOW_SIZE))
+        self.window = Window(
+            render_mode, fps, (WINDOW_SIZE, WINDOW_SIZE), "worldplan: Spaceship-v0"
+        )
+        self.pygame, self.font = self.window.pygame, self.window.font
 
     def draw(
         self, state: Any, params: SpaceshipParams, trail: Sequence[np.ndarray], total_reward: float
     ) -> np.ndarray | None:
         """Draws one state; returns an (H, W, 3) uint8 frame in "rgb_array" mode."""
-        pg, canvas, hw = self.pygame, self.canvas, params.arena_half_width
+        pg, canvas, hw = self.pygame, self.window.canvas, params.arena_half_width
 
         def screen(p: Sequence[float]) -> tuple[int, int]:
             return to_screen(p, hw, WINDOW_SIZE)
@@ -92,15 +79,8 @@ class Renderer:
         pg.draw.circle(canvas, (240, 240, 240), screen(position), max(3, int(0.3 * scale)))
         text = f"t={int(state.time)}  return={total_reward:.1f}  targets={int(state.target_index)}"
         canvas.blit(self.font.render(text, True, (220, 220, 220)), (8, 8))
-        if self.render_mode == "human":
-            self.screen.blit(canvas, (0, 0))
-            pg.event.pump()
-            pg.display.flip()
-            self.clock.tick(self.fps)
-            return None
-        return np.transpose(pg.surfarray.array3d(canvas), (1, 0, 2)).copy()
+        return self.window.present()
 
     def close(self) -> None:
         """Closes the window (if any)."""
-        if self.render_mode == "human":
-            self.pygame.display.quit()
+        self.window.close()

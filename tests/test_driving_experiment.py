@@ -1,0 +1,79 @@
+"""``experiments.driving`` end to end on a tiny config, and its data pairs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from envs.driving.dataset import FrameDataConfig, collect_pairs
+from envs.driving.params import DrivingParams
+from experiments import io
+from experiments.driving import Config, main
+
+
+def test_pairs_are_the_frames_horizon_steps_apart() -> None:
+    params = DrivingParams(pixel_rows=8, pixel_cols=16, pixel_scale=2.0, pixel_behind=8.0)
+    config = FrameDataConfig(episodes=2, steps=12, horizon=4, stride=4, seed=3)
+    data = collect_pairs(config, params)
+    assert config.pairs_per_episode == 3  # start frames 0, 4, 8
+    assert data["frame"].shape == (6, 8, 16, 3) and data["frame"].dtype == np.uint8
+    np.testing.assert_array_equal(data["episode"], [0, 0, 0, 1, 1, 1])
+    # the target of the pair starting at 0 is the start frame of the pair starting at 4
+    np.testing.assert_array_equal(data["next_frame"][0], data["frame"][1])
+    np.testing.assert_array_equal(data["next_frame"][1], data["frame"][2])
+    again = collect_pairs(config, params)
+    np.testing.assert_array_equal(again["next_frame"], data["next_frame"])
+    with pytest.raises(ValueError, match="horizon"):
+        FrameDataConfig(steps=5, horizon=5)
+
+
+def test_main_tiny_config_end_to_end(tmp_path) -> None:
+    config = Config(
+        results_root=str(tmp_path / "results"),
+        run_name="tiny",
+        policy_episodes=4,
+        episodes=6,
+        test_episodes=2,
+        steps=20,
+        horizon=5,
+        stride=5,
+        frame_rows=8,
+        frame_cols=16,
+        frame_scale=2.0,
+        features=4,
+        epochs=2,
+        eval_examples=6,
+        ks=(1, 3),
+    )
+    run_dir = main(config, log=lambda _: None)
+    for name in ("config.json", "metrics.json", "best_of_k.csv", "table.md", "samples.png"):
+        assert (run_dir / name).stat().st_size > 0, name
+    metrics = io.read_json(run_dir / "metrics.json")
+    drivers = metrics["drivers"]
+    # the lane-keeping driver survives its episodes; random steering leaves the road early
+    assert drivers["IDM driver"]["ci95_low"] > drivers["random"]["ci95_high"]
+    assert drivers["IDM driver"]["mean_episode_length"] > drivers["random"]["mean_episode_length"]
+    rows = {(r["model"], r["k"]): r for r in metrics["best_of_k"]}
+    assert rows[("deterministic", 1)]["l1"] == rows[("deterministic", 3)]["l1"]
+    for model in ("een", "cvae"):
+        assert rows[(model, 3)]["l1"] <= rows[(model, 1)]["l1"]
+    assert len(metrics["claims"]) == 5
+    table = (run_dir / "table.md").read_text()
+    assert "| IDM driver |" in table and "| een | 3 |" in table
+    resolved = io.read_json(run_dir / "config.json")
+    assert resolved["frame_params"]["pixel_rows"] == 8 and resolved["data"]["episodes"] == 6
+    # resuming reloads the three models' checkpoints and measures the same
+    lines = []
+    main(dataclasses.replace(config, resume=True), log=lines.append)
+    assert sum(line.startswith("resumed from") for line in lines) == 3
+    assert io.read_json(run_dir / "metrics.json")["best_of_k"] == metrics["best_of_k"]
+
+
+def test_config_checks_and_full_scale() -> None:
+    with pytest.raises(ValueError, match="test_episodes"):
+        Config(episodes=5, test_episodes=5)
+    full = Config(full=True)
+    assert full.frame_params == DrivingParams() and full.model.features == 64
+    assert full.data.episodes == 1600 and full.num_eval == 1000
