@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import envs  # noqa: F401  (registers worldplan/*)
 from envs import host_random
@@ -286,3 +288,39 @@ def test_jax_env_handle_and_render() -> None:
     assert frame.shape == (192, 768, 3) and frame.dtype == np.uint8
     assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 4  # road, grass, cars, ego, text
     env.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    actions=st.lists(st.tuples(st.floats(-3, 3), st.floats(-3, 3)), min_size=1, max_size=40),
+)
+def test_observations_stay_in_their_space(seed, actions) -> None:
+    """Out-of-range commands are clipped (documented), never corrupt the state."""
+    env = gym.make("worldplan/Driving-v0")
+    obs, _ = env.reset(seed=seed)
+    assert env.observation_space.contains(obs)
+    for action in actions:
+        obs, reward, terminated, _, _ = env.step(np.array(action, np.float32))
+        assert env.observation_space.contains(obs) and np.isfinite(reward)
+        if terminated:
+            break
+
+
+def test_vector_step_compiles_once_across_envs_and_resets() -> None:
+    from envs.jax_vector import _jit_step
+
+    first = gym.make_vec(
+        "worldplan/Driving-v0", num_envs=2, vectorization_mode="vector_entry_point"
+    )
+    first.reset(seed=0)
+    first.step(first.action_space.sample())
+    before = _jit_step._cache_size()
+    second = gym.make_vec(
+        "worldplan/Driving-v0", num_envs=2, vectorization_mode="vector_entry_point"
+    )
+    for venv in (first, second):
+        venv.reset(seed=1)
+        for _ in range(5):
+            venv.step(venv.action_space.sample())
+    assert _jit_step._cache_size() == before
