@@ -324,3 +324,25 @@ def test_vector_step_compiles_once_across_envs_and_resets() -> None:
         for _ in range(5):
             venv.step(venv.action_space.sample())
     assert _jit_step._cache_size() == before
+
+
+def test_planning_model_is_the_env_step_and_the_road_barrier_rises_at_the_edges() -> None:
+    from envs.driving import planning
+    from planners.shaping import BarrierConfig
+
+    state = core.as_jax(_state())
+    action = jnp.array([0.5, 0.0])
+    next_state, reward = planning.model_step(PARAMS, state, action)
+    _, env_state, env_reward, *_ = core.step(None, _state(), np.array([0.5, 0.0]), PARAMS)
+    np.testing.assert_allclose(reward, env_reward, rtol=1e-5)
+    np.testing.assert_allclose(next_state.ego_position, env_state.ego_position, rtol=1e-6)
+    # more throttle, more metres driven this step: the reward's gradient says so
+    throttle_gradient = jax.grad(lambda a: planning.model_step(PARAMS, state, a)[1])(action)
+    assert throttle_gradient[0] > 0 and np.isfinite(throttle_gradient).all()
+    barrier = BarrierConfig(weight=5.0, margin=0.3, scale=0.1)
+    penalty = planning.road_penalty(barrier, PARAMS)
+    assert float(penalty(state)) < 1e-3  # centred in the middle lane: 2.75 m of clearance
+    near_edge = state.replace(ego_position=jnp.array([0.0, 1.0]))  # 0.1 m from the right edge
+    expected = 5.0 * 0.1 * np.log1p(np.exp((0.3 - 0.1) / 0.1))
+    np.testing.assert_allclose(penalty(near_edge), expected, rtol=1e-4)
+    assert bool(planning.done_fn(PARAMS, near_edge.replace(ego_position=jnp.array([0.0, 0.5]))))

@@ -11,6 +11,8 @@ from envs.driving.dataset import FrameDataConfig, collect_pairs
 from envs.driving.params import DrivingParams
 from experiments import io
 from experiments.driving import Config, main
+from planners.cem import CEMConfig
+from planners.gbp import GBPConfig
 
 
 def test_pairs_are_the_frames_horizon_steps_apart() -> None:
@@ -34,6 +36,9 @@ def test_main_tiny_config_end_to_end(tmp_path) -> None:
         results_root=str(tmp_path / "results"),
         run_name="tiny",
         policy_episodes=4,
+        planner_episodes=2,
+        planner=GBPConfig(horizon=3, n_iterations=2, n_restarts=1),
+        cem_planner=CEMConfig(horizon=3, n_samples=4, n_iterations=1, n_elites=2),
         episodes=6,
         test_episodes=2,
         steps=20,
@@ -55,20 +60,27 @@ def test_main_tiny_config_end_to_end(tmp_path) -> None:
     # the lane-keeping driver survives its episodes; random steering leaves the road early
     assert drivers["IDM driver"]["ci95_low"] > drivers["random"]["ci95_high"]
     assert drivers["IDM driver"]["mean_episode_length"] > drivers["random"]["mean_episode_length"]
+    assert drivers["random"]["ended_early"] == 4 and drivers["IDM driver"]["ended_early"] == 0
+    assert (
+        drivers["GBP, true dynamics"]["episodes"] == drivers["CEM, true dynamics"]["episodes"] == 2
+    )
     rows = {(r["model"], r["k"]): r for r in metrics["best_of_k"]}
     assert rows[("deterministic", 1)]["l1"] == rows[("deterministic", 3)]["l1"]
     for model in ("een", "cvae"):
         assert rows[(model, 3)]["l1"] <= rows[(model, 1)]["l1"]
     assert len(metrics["claims"]) == 5
     table = (run_dir / "table.md").read_text()
-    assert "| IDM driver |" in table and "| een | 3 |" in table
+    assert "| IDM driver |" in table and "| een | 3 |" in table and "| 0/4 |" in table
     resolved = io.read_json(run_dir / "config.json")
     assert resolved["frame_params"]["pixel_rows"] == 8 and resolved["data"]["episodes"] == 6
-    # resuming reloads the three models' checkpoints and measures the same
+    assert resolved["planner"]["horizon"] == 3 and resolved["road_barrier"]["weight"] == 5.0
+    # resuming reloads the driver table and the three models' checkpoints, and measures the same
     lines = []
     main(dataclasses.replace(config, resume=True), log=lines.append)
     assert sum(line.startswith("resumed from") for line in lines) == 3
-    assert io.read_json(run_dir / "metrics.json")["best_of_k"] == metrics["best_of_k"]
+    assert sum(line.startswith("drivers: reloaded") for line in lines) == 1
+    again = io.read_json(run_dir / "metrics.json")
+    assert again["best_of_k"] == metrics["best_of_k"] and again["drivers"] == metrics["drivers"]
 
 
 def test_config_checks_and_full_scale() -> None:

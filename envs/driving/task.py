@@ -67,6 +67,21 @@ def proximity(position: Any, speed: Any, car_position: Any, params: DrivingParam
     return xp.max(near)
 
 
+def collisions(state: Any, params: DrivingParams) -> tuple[Any, Any]:
+    """``(crashed, off_road)``, () bools, of a state: its ego car overlaps a car / the verge.
+
+    The ego car's footprint is the bounding box of its rotated rectangle (:func:`half_extents`).
+    """
+    xp = traffic.namespace(state.car_speed)
+    position = state.ego_position
+    half_x, half_y = half_extents(state.ego_heading, params)
+    dx = xp.abs(state.car_position[:, 0] - position[0])
+    dy = xp.abs(state.car_position[:, 1] - position[1])
+    crashed = xp.any((dx < half_x + params.car_length / 2) & (dy < half_y + params.car_width / 2))
+    off_road = (position[1] - half_y < 0.0) | (position[1] + half_y > params.road_width)
+    return crashed, off_road
+
+
 def outcome(state: Any, next_state: Any, command: Any, params: DrivingParams) -> Outcome:
     """Reward and end of the step ``state -> next_state`` (command: (2,) in [-1, 1]).
 
@@ -77,11 +92,7 @@ def outcome(state: Any, next_state: Any, command: Any, params: DrivingParams) ->
     del command  # no control cost: braking and steering are priced by their consequences
     xp = traffic.namespace(next_state.car_speed)
     position = next_state.ego_position
-    half_x, half_y = half_extents(next_state.ego_heading, params)
-    dx = xp.abs(next_state.car_position[:, 0] - position[0])
-    dy = xp.abs(next_state.car_position[:, 1] - position[1])
-    crashed = xp.any((dx < half_x + params.car_length / 2) & (dy < half_y + params.car_width / 2))
-    off_road = (position[1] - half_y < 0.0) | (position[1] + half_y > params.road_width)
+    crashed, off_road = collisions(next_state, params)
     near = proximity(position, next_state.ego_speed, next_state.car_position, params)
     offset = 2.0 * lane_offset(position[1], params) / params.lane_width
     reward = (
