@@ -202,25 +202,26 @@ def evaluate_drivers(config: Config) -> dict[str, EvalResult]:
     if config.road_barrier.enabled:
         penalty = planning.road_penalty(config.road_barrier, model_params)
         gbp_step = shaping.penalised(gbp_step, penalty)
-    planners = {
-        "GBP, true dynamics": gbp.make_policy(
-            config.planner,
-            actions,
-            gbp_step,
-            model_params,
-            use_env_state=True,
-            done_fn=planning.done_fn,
-        ),
-        "CEM, true dynamics": cem.make_policy(
-            config.cem_planner,
-            actions,
-            planning.model_step,
-            model_params,
-            use_env_state=True,
-            done_fn=planning.done_fn,
-        ),
+    gbp_policy = gbp.make_policy(
+        config.planner,
+        actions,
+        gbp_step,
+        model_params,
+        use_env_state=True,
+        done_fn=planning.done_fn,
+    )
+    cem_policy = cem.make_policy(
+        config.cem_planner,
+        actions,
+        planning.model_step,
+        model_params,
+        use_env_state=True,
+        done_fn=planning.done_fn,
+    )
+    planners = {  # name: (policy, horizon of its plan, the policy carry)
+        "GBP, true dynamics": (gbp_policy, config.planner.horizon),
+        "CEM, true dynamics": (cem_policy, config.cem_planner.horizon),
     }
-    horizons = {"GBP, true dynamics": config.planner, "CEM, true dynamics": config.cem_planner}
 
     def random_policy(carry, obs, state, key):
         del obs, state
@@ -235,8 +236,8 @@ def evaluate_drivers(config: Config) -> dict[str, EvalResult]:
         name: evaluate_jax(env, policy, config.policy_episodes, key)
         for name, policy in (("random", random_policy), ("IDM driver", idm_policy))
     }
-    for name, policy in planners.items():
-        first_plan = np.zeros((horizons[name].horizon, actions.param_dim), np.float32)
+    for name, (policy, horizon) in planners.items():
+        first_plan = np.zeros((horizon, actions.param_dim), np.float32)
         results[name] = evaluate_jax(
             env, policy, config.planner_episodes, key, init_carry=first_plan
         )
@@ -247,7 +248,7 @@ def drivers_stage(config: Config, stages: Stages, log=print) -> dict[str, EvalRe
     """:func:`evaluate_drivers`, or its results as a finished run phase saved them.
 
     Saved as the phase ``drivers`` of the run folder (``experiments.stages``), so a resumed run
-    does not plan its GBP episodes again.
+    does not plan its planners' episodes again.
     """
     stage = stages.load("drivers")
     if stage is not None:
