@@ -81,7 +81,8 @@ class DrivingEnv(CoreEnv):
     | continuous | Box(-1, 1, (2,)) | 0: throttle (+1: 3 m/s^2) / brake (-1: 6 m/s^2)    | -    |
     |            |                  | 1: steering (+-1: front wheels at +-0.1 rad, + left) | -    |
     | discrete   | Discrete(9)      | 0 coast, 1 accelerate, 2 brake, 3 left, 4 right,   | -    |
-    |            |                  | 5-8 accelerate/brake x left/right (half steering)  |      |
+    |            |                  | 5-8 accelerate/brake x left/right; full throttle   |      |
+    |            |                  | and brake, half steering (core.DISCRETE_ACTIONS)   |      |
 
     Continuous values are clipped to [-1, 1]; a wrong shape, NaN/inf or a discrete value out of
     range raises ValueError (``envs.action_checks``, shared with the vector env).
