@@ -30,6 +30,8 @@ PLANNER_POLICIES = ("gbp", "distgbp", "gbp-true")
 """Policies saved by ``python -m experiments.spaceship`` (``planners.checkpoints``)."""
 AGENT_POLICIES = ("a2c", "ppo")
 """Policies saved by ``python -m agents.a2c`` / ``agents.ppo`` (or inside a spaceship run)."""
+HAND_POLICIES = {"idm-driver": "worldplan/Driving-v0"}
+"""Hand-written policies (no ``--run``) and the env each one drives."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +41,8 @@ class Config:
     env: str = "worldplan/Spaceship-v0"
     """Registered environment id."""
     policy: str = "random"
-    """"random", or a learned policy: gbp, distgbp, gbp-true, a2c, ppo (needs --run)."""
+    """"random", "idm-driver" (Driving-v0's lane-keeping IDM driver), or a learned policy: gbp,
+    distgbp, gbp-true, a2c, ppo (needs --run)."""
     run: Path | None = None
     """Results folder of the experiment that trained the policy (for learned policies)."""
     episodes: int = 2
@@ -83,14 +86,28 @@ def _agent_policy(run: Path, env: gym.Env, algorithm: str) -> Any:
     return HostPolicy(make_policy(config, env, params), None)
 
 
+def _hand_policy(name: str, env_id: str) -> Policy:
+    """A hand-written policy; it reads the true state of the one env it drives."""
+    if env_id != HAND_POLICIES[name]:
+        raise ValueError(f"--policy {name} drives {HAND_POLICIES[name]} only, not {env_id}")
+    from envs.driving.driver import idm_driver
+
+    return lambda obs, env: idm_driver(env.unwrapped.get_state(), env.unwrapped.params)
+
+
 def make_policy(config: Config, env: gym.Env) -> Policy:
     """Builds the policy named in the config (learned ones from ``config.run``)."""
     if config.policy == "random":
         env.action_space.seed(config.seed)
         return lambda obs, env: env.action_space.sample()
+    if config.policy in HAND_POLICIES:
+        return _hand_policy(config.policy, config.env)
     names = PLANNER_POLICIES + AGENT_POLICIES
     if config.policy not in names:
-        raise ValueError(f"unknown policy {config.policy!r}; choose random or one of {names}")
+        raise ValueError(
+            f"unknown policy {config.policy!r}; choose random, one of {tuple(HAND_POLICIES)} or "
+            f"one of {names}"
+        )
     if config.run is None:
         raise ValueError(
             f"--policy {config.policy} needs --run <results folder with its checkpoint>"

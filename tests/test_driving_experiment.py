@@ -90,3 +90,20 @@ def test_config_checks_and_full_scale() -> None:
     full = Config(full=True)
     assert full.frame_params == DrivingParams() and full.model.features == 64
     assert full.data.episodes == 1600 and full.num_eval == 1000
+
+
+def test_render_plays_the_idm_driver(tmp_path) -> None:
+    from experiments import render
+
+    out = tmp_path / "drive.gif"
+    config = render.Config(
+        env="worldplan/Driving-v0",
+        policy="idm-driver",
+        episodes=1,
+        out=out,
+        env_kwargs='{"max_steps": 30}',
+    )
+    returns = render.main(config)
+    assert out.stat().st_size > 0 and returns[0] > 0  # it drives on, and is paid for it
+    with pytest.raises(ValueError, match="drives worldplan/Driving-v0 only"):
+        render.main(dataclasses.replace(config, env="worldplan/Spaceship-v0"))
