@@ -86,3 +86,23 @@ def replace_fields(base: Any, **overrides: Any) -> Any:
             f"{type(base).__name__} fields: {sorted(unknown)}"
         )
     return base.replace(**overrides)
+
+
+def build_params(
+    defaults: Callable[[], Any],
+    check: Callable[[Any], Any],
+    action_modes: tuple[str, ...],
+    action_mode: str,
+    params: Any,
+    overrides: Mapping[str, Any],
+) -> Any:
+    """A task's params: ``params`` (or ``defaults()``) with the action mode and overrides, checked.
+
+    Raises:
+        ValueError: an unknown action mode, or a field out of range (``check``).
+        TypeError: an override that is not a field (:func:`replace_fields`).
+    """
+    if action_mode not in action_modes:
+        raise ValueError(f"action_mode must be one of {action_modes}, got {action_mode!r}")
+    base = params if params is not None else defaults()
+    return check(replace_fields(base, action_mode=action_mode, **overrides))

@@ -10,7 +10,7 @@ from envs.core_env import CoreEnv
 from envs.driving import core, pixels, spaces
 from envs.driving.params import ACTION_MODES, OBS_MODES, DrivingParams, check_params
 from envs.driving.spaces import check_action
-from envs.params_check import replace_fields
+from envs.params_check import build_params
 
 
 def make_params(
@@ -22,10 +22,7 @@ def make_params(
         ValueError: an unknown action mode, or a field out of range (:func:`check_params`).
         TypeError: an override that is not a DrivingParams field.
     """
-    if action_mode not in ACTION_MODES:
-        raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
-    base = params if params is not None else DrivingParams()
-    return check_params(replace_fields(base, action_mode=action_mode, **overrides))
+    return build_params(DrivingParams, check_params, ACTION_MODES, action_mode, params, overrides)
 
 
 def check_state(state: Any, params: DrivingParams) -> core.DrivingState:

@@ -9,7 +9,7 @@ import numpy as np
 
 from envs import host_random
 from envs.core_env import CoreEnv
-from envs.params_check import replace_fields
+from envs.params_check import build_params
 from envs.spaceship import core, pixels, spaces
 from envs.spaceship.params import ACTION_MODES, OBS_MODES, SpaceshipParams, check_params
 from envs.spaceship.spaces import check_action
@@ -24,10 +24,7 @@ def make_params(
         ValueError: an unknown action mode, or a field out of range (:func:`check_params`).
         TypeError: an override that is not a SpaceshipParams field.
     """
-    if action_mode not in ACTION_MODES:
-        raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
-    base = params if params is not None else SpaceshipParams()
-    return check_params(replace_fields(base, action_mode=action_mode, **overrides))
+    return build_params(SpaceshipParams, check_params, ACTION_MODES, action_mode, params, overrides)
 
 
 def check_state(state: Any, params: SpaceshipParams) -> core.SpaceshipState:
@@ -129,8 +126,6 @@ class SpaceshipEnv(CoreEnv):
     ## Version History
     - v0: initial release.
     """
-
-    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 10}
 
     def __init__(
         self,
