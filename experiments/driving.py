@@ -5,10 +5,10 @@ the spirit of Henaff, Canziani & LeCun (ICLR 2019), where a forward model of den
 learned from top-down frames. Measures:
 
 1. drivers: return (mean, 95% CI), episode length and episodes ended early (a crash or off the
-   road) of a random policy, the lane-keeping IDM driver (``envs.driving.driver``), and GBP and
-   CEM re-planning every step through the true dynamics with a model that foresees no lane
-   changes (``envs.driving.planning``; GBP with a soft road-edge barrier), with the env's
-   rewards;
+   road) of a random policy, the lane-keeping IDM driver (``envs.driving.driver``), PPO trained
+   on device (``agents.ppo``, a model-free baseline with its env steps), and GBP and CEM
+   re-planning every step through the true dynamics with a model that foresees no lane changes
+   (``envs.driving.planning``; GBP with a soft road-edge barrier), with the env's rewards;
 2. prediction under uncertainty: from one top-down frame, predict the frame ``horizon`` steps
    (1 s) later. One frame shows no speeds and no intentions, so the future is uncertain. Best-of-k
    L1 and PSNR (mean, 95% CI) on held-out episodes for copying the input, the deterministic model,
@@ -26,12 +26,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import numpy as np
 
+import agents.ppo as ppo_lib
 from agents.common.evaluate import EvalResult, evaluate_jax
+from agents.common.results import CHECKPOINT as AGENT_CHECKPOINT
 from envs.driving import driver, planning
 from envs.driving.dataset import FrameDataConfig, collect_pairs
 from envs.driving.params import DrivingParams
@@ -68,6 +70,9 @@ class Config:
     """Where run folders are created."""
     policy_episodes: int = 100
     """Episodes per driver in the driver table (random, IDM driver)."""
+    ppo: ppo_lib.PPOConfig = ppo_lib.PPOConfig(total_steps=1_000_000, num_envs=64)
+    """PPO baseline, trained on device (``--ppo.total-steps 0`` skips it; measured: 3M steps
+    reached a recent return of 24-30)."""
     planner_episodes: int = 32
     """Episodes of each planner through the true dynamics (GBP, CEM)."""
     planner: gbp.GBPConfig = gbp.GBPConfig(
@@ -188,8 +193,20 @@ def resolved(config: Config) -> dict:
     return {**io.to_jsonable(config), **{p: io.to_jsonable(getattr(config, p)) for p in props}}
 
 
-def evaluate_drivers(config: Config) -> dict[str, EvalResult]:
-    """Returns of a uniformly random policy, the lane-keeping IDM driver, GBP and CEM.
+def ppo_policy(config: Config, env: JaxEnv, run_dir: Path, log=print) -> tuple[Any, int]:
+    """Trains PPO (or continues it, resuming) in ``run_dir/ppo``: ``(policy, env steps)``."""
+    ppo_dir = run_dir / "ppo"
+    resume = config.resume and (ppo_dir / AGENT_CHECKPOINT).exists()
+    log(f"PPO: {config.ppo.total_steps:,} env steps on device")
+    trained = ppo_lib.train(
+        config.ppo, env, jax.random.PRNGKey(config.seed), run_dir=ppo_dir, resume=resume,
+        progress=False,
+    )  # fmt: skip
+    return ppo_lib.make_policy(config.ppo, env, trained.params), trained.env_steps
+
+
+def evaluate_drivers(config: Config, run_dir: Path, log=print) -> dict[str, EvalResult]:
+    """Returns of a random policy, the lane-keeping IDM driver, PPO, GBP and CEM.
 
     The planners re-plan every step through ``envs.driving.planning.model_step`` with the env's
     params but no lane changes: the traffic's random draws are in the state, and a planner that
@@ -236,6 +253,11 @@ def evaluate_drivers(config: Config) -> dict[str, EvalResult]:
         name: evaluate_jax(env, policy, config.policy_episodes, key)
         for name, policy in (("random", random_policy), ("IDM driver", idm_policy))
     }
+    if config.ppo.total_steps > 0:
+        policy, steps = ppo_policy(config, env, run_dir, log)
+        results[f"PPO, {steps:,} env steps"] = evaluate_jax(
+            env, policy, config.policy_episodes, key
+        )
     for name, (policy, horizon) in planners.items():
         first_plan = np.zeros((horizon, actions.param_dim), np.float32)
         results[name] = evaluate_jax(
@@ -244,7 +266,9 @@ def evaluate_drivers(config: Config) -> dict[str, EvalResult]:
     return results
 
 
-def drivers_stage(config: Config, stages: Stages, log=print) -> dict[str, EvalResult]:
+def drivers_stage(
+    config: Config, stages: Stages, run_dir: Path, log=print
+) -> dict[str, EvalResult]:
     """:func:`evaluate_drivers`, or its results as a finished run phase saved them.
 
     Saved as the phase ``drivers`` of the run folder (``experiments.stages``), so a resumed run
@@ -261,7 +285,7 @@ def drivers_stage(config: Config, stages: Stages, log=print) -> dict[str, EvalRe
             )
             for i, name in enumerate(stage.values["drivers"])
         }
-    results = evaluate_drivers(config)
+    results = evaluate_drivers(config, run_dir, log)
     fields = ("mean", "ci95_low", "ci95_high", "seconds_per_action")
     values = {
         "drivers": list(results),  # in table order (a JSON object's keys may be sorted)
@@ -297,7 +321,7 @@ def main(config: Config, log=print) -> Path:
     run_dir, stages = open_run(
         config.results_root, config.run_name, resolved(config), config.resume
     )
-    drivers = drivers_stage(config, stages, log)
+    drivers = drivers_stage(config, stages, run_dir, log)
     max_steps = DrivingParams().max_steps
     log(drivers_markdown(drivers, max_steps))
     log(f"simulating {config.data.episodes} episodes of frames")

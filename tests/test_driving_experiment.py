@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from agents.ppo import PPOConfig
 from envs.driving.dataset import FrameDataConfig, collect_pairs
 from envs.driving.params import DrivingParams
 from experiments import io
@@ -37,6 +38,7 @@ def test_main_tiny_config_end_to_end(tmp_path) -> None:
         results_root=str(tmp_path / "results"),
         run_name="tiny",
         policy_episodes=4,
+        ppo=PPOConfig(total_steps=512, num_envs=8, n_steps=16, batch_size=32, n_epochs=1),
         planner_episodes=2,
         planner=GBPConfig(horizon=3, n_iterations=2, n_restarts=1),
         cem_planner=CEMConfig(horizon=3, n_samples=4, n_iterations=1, n_elites=2),
@@ -65,6 +67,7 @@ def test_main_tiny_config_end_to_end(tmp_path) -> None:
     assert (
         drivers["GBP, true dynamics"]["episodes"] == drivers["CEM, true dynamics"]["episodes"] == 2
     )
+    assert drivers["PPO, 512 env steps"]["episodes"] == 4
     rows = {(r["model"], r["k"]): r for r in metrics["best_of_k"]}
     assert rows[("deterministic", 1)]["l1"] == rows[("deterministic", 3)]["l1"]
     for model in ("een", "cvae"):
