@@ -81,7 +81,7 @@ class Config:
     """GBP settings (measured on 32 episodes without the barrier: H20 N20 K4 scored 43.8 at 5x
     the time per action; H30 37.2)."""
     road_barrier: shaping.BarrierConfig = shaping.BarrierConfig(weight=5.0, margin=0.3, scale=0.1)
-    """GBP's soft barrier at the road edges (``envs.driving.planning.road_penalty``); weight 0
+    """GBP's soft barrier at the road edges (``planners.shaping.road_penalty``); weight 0
     turns it off. Without it GBP drove off the road in 5 of 32 episodes: the off-road penalty is
     an indicator, with no gradient."""
     cem_planner: cem.CEMConfig = cem.CEMConfig(horizon=15, n_samples=64, n_iterations=3, n_elites=8)
@@ -217,7 +217,7 @@ def evaluate_drivers(config: Config, run_dir: Path, log=print) -> dict[str, Eval
     model_params = env.params.replace(lane_change_rate=0.0)
     gbp_step = planning.model_step
     if config.road_barrier.enabled:
-        penalty = planning.road_penalty(config.road_barrier, model_params)
+        penalty = shaping.road_penalty(config.road_barrier, model_params)
         gbp_step = shaping.penalised(gbp_step, penalty)
     gbp_policy = gbp.make_policy(
         config.planner,

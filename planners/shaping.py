@@ -10,7 +10,8 @@ still measured with the env's reward.
 ``penalised(model_step, penalty)`` wraps any planner model ``(params, state, action) ->
 (next_state, reward)`` into one whose reward is ``reward - penalty(next_state)``; GBP, CEM and
 DISTGBP take the wrapped model unchanged. :func:`spaceship_penalty` builds the spaceship's planet
-barrier for either model state: the env state (true dynamics) or the observation (learned model).
+barrier for either model state: the env state (true dynamics) or the observation (learned model);
+:func:`road_penalty` the driving task's road-edge barrier on its env state.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from envs.driving import task as driving_task
+from envs.driving.core import DrivingState
+from envs.driving.params import DrivingParams
 from envs.spaceship import core
 
 ModelStep = Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]]
@@ -128,3 +132,20 @@ def shaped(model_step: ModelStep, config: BarrierConfig, state_kind: str) -> Mod
     if not config.enabled:
         return model_step
     return penalised(model_step, spaceship_penalty(config, state_kind))
+
+
+def road_penalty(config: BarrierConfig, params: DrivingParams) -> Penalty:
+    """The driving task's barrier at the road's edges, on its env state (true dynamics).
+
+    Leaving the road ends the episode with an indicator penalty, which has no gradient; the
+    barrier ``soft_barrier(clearance, 0, config)`` grows as the clearance [m] between the ego
+    car's bounding box and the nearer road edge falls below ``config.margin``.
+    """
+
+    def penalty(state: DrivingState) -> jax.Array:
+        _, half_y = driving_task.half_extents(state.ego_heading, params)
+        y = state.ego_position[1]
+        clearance = jnp.minimum(y - half_y, params.road_width - y - half_y)
+        return soft_barrier(clearance, 0.0, config)
+
+    return penalty

@@ -328,7 +328,7 @@ def test_vector_step_compiles_once_across_envs_and_resets() -> None:
 
 def test_planning_model_is_the_env_step_and_the_road_barrier_rises_at_the_edges() -> None:
     from envs.driving import planning
-    from planners.shaping import BarrierConfig
+    from planners.shaping import BarrierConfig, road_penalty
 
     state = core.as_jax(_state())
     action = jnp.array([0.5, 0.0])
@@ -340,7 +340,7 @@ def test_planning_model_is_the_env_step_and_the_road_barrier_rises_at_the_edges(
     throttle_gradient = jax.grad(lambda a: planning.model_step(PARAMS, state, a)[1])(action)
     assert throttle_gradient[0] > 0 and np.isfinite(throttle_gradient).all()
     barrier = BarrierConfig(weight=5.0, margin=0.3, scale=0.1)
-    penalty = planning.road_penalty(barrier, PARAMS)
+    penalty = road_penalty(barrier, PARAMS)
     assert float(penalty(state)) < 1e-3  # centred in the middle lane: 2.75 m of clearance
     near_edge = state.replace(ego_position=jnp.array([0.0, 1.0]))  # 0.1 m from the right edge
     expected = 5.0 * 0.1 * np.log1p(np.exp((0.3 - 0.1) / 0.1))
