@@ -42,7 +42,8 @@ class Config:
     """Registered environment id."""
     policy: str = "random"
     """"random", "idm-driver" (Driving-v0's lane-keeping IDM driver), or a learned policy: gbp,
-    distgbp, gbp-true, a2c, ppo (needs --run)."""
+    distgbp, gbp-true, a2c, ppo (needs --run; gbp and distgbp also from an experiments.driving
+    run)."""
     run: Path | None = None
     """Results folder of the experiment that trained the policy (for learned policies)."""
     episodes: int = 2
@@ -117,12 +118,19 @@ def make_policy(config: Config, env: gym.Env) -> Policy:
         from planners.checkpoints import load_policy
 
         policy = load_policy(run, config.policy, seed=config.seed)
+    elif config.policy in ("gbp", "distgbp") and (run / "stages" / "model.json").exists():
+        from experiments.driving_model import load_policy as load_driving_policy
+
+        if config.env != "worldplan/Driving-v0":  # the learned model of experiments.driving
+            raise ValueError(f"{run} is a driving run; its {config.policy} drives Driving-v0")
+        policy = load_driving_policy(run, config.policy, seed=config.seed)
     elif config.policy in AGENT_POLICIES and (run / "config.json").exists():
         policy = _agent_policy(run, env, config.policy)
     else:
         raise ValueError(
             f"{run} holds no {config.policy} policy: expected a results folder of "
-            "experiments.spaceship (planners.json) or of agents.a2c/agents.ppo (config.json)"
+            "experiments.spaceship (planners.json), of experiments.driving (gbp, distgbp) or of "
+            "agents.a2c/agents.ppo (config.json)"
         )
     return _EnvPolicy(policy, needs_state=config.policy == "gbp-true")
 

@@ -12,42 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import numpy as np
 
-from agents.common.evaluate import evaluate_jax
+from agents.common.evaluate import evaluate_jax, seconds_per_action
 from envs.jax_env import make_jax_env
 from experiments.configs import cpu_dispatch_mode
 from experiments.spaceship_report import Row, row_from_json, row_to_json
 from experiments.stages import Stage, Stages
 from planners import relax as relax_lib
-
-
-def seconds_per_action(
-    policy, init_carry, env, repeats: int, key: jax.Array, uses_state: bool = False
-) -> float:
-    """Median wall time of ``repeats`` compiled single-env policy calls, each timed alone [s].
-
-    The call takes what the policy acts on: its carry, the observation and a key, plus the env
-    state only when the policy reads it (``uses_state``; planning through the true dynamics).
-    Otherwise the state is fixed when the call is traced: passing its 9 arrays to every call
-    added ~65 us of dispatch on the 2-core CPU, against ~30 us for DISTGBP's whole network.
-    The compile and one warm-up call are excluded. The median, not the mean: a sub-millisecond
-    call on a shared CPU is now and then stalled by the OS, and one stall moved a mean of 20
-    calls by 2x.
-    """
-    obs, state = env.reset(key, env.params)
-    if uses_state:
-        act, args = jax.jit(policy), (init_carry, obs, state)
-    else:
-        act = jax.jit(lambda carry, obs, key: policy(carry, obs, state, key))
-        args = (init_carry, obs)
-    jax.block_until_ready(act(*args, key))
-    times = []
-    for k in jax.random.split(key, repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(act(*args, k))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def timing_note(repeats: int) -> str:

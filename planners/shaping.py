@@ -11,7 +11,8 @@ still measured with the env's reward.
 (next_state, reward)`` into one whose reward is ``reward - penalty(next_state)``; GBP, CEM and
 DISTGBP take the wrapped model unchanged. :func:`spaceship_penalty` builds the spaceship's planet
 barrier for either model state: the env state (true dynamics) or the observation (learned model);
-:func:`road_penalty` the driving task's road-edge barrier on its env state.
+:func:`driving_penalty` the driving task's barriers at the road's edges and around the other cars,
+for either model state too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from envs.driving import core as driving_core
 from envs.driving import task as driving_task
 from envs.driving.core import DrivingState
 from envs.driving.params import DrivingParams
@@ -134,18 +136,60 @@ def shaped(model_step: ModelStep, config: BarrierConfig, state_kind: str) -> Mod
     return penalised(model_step, spaceship_penalty(config, state_kind))
 
 
-def road_penalty(config: BarrierConfig, params: DrivingParams) -> Penalty:
-    """The driving task's barrier at the road's edges, on its env state (true dynamics).
+def driving_penalty(
+    road: BarrierConfig, cars: BarrierConfig, params: DrivingParams, state_kind: str
+) -> Penalty:
+    """The driving task's barriers at the road's edges and around the other cars.
 
-    Leaving the road ends the episode with an indicator penalty, which has no gradient; the
-    barrier ``soft_barrier(clearance, 0, config)`` grows as the clearance [m] between the ego
-    car's bounding box and the nearer road edge falls below ``config.margin``.
+    Leaving the road and crashing end the episode with indicator penalties, which have no
+    gradient. ``soft_barrier(clearance, 0, road)`` grows as the gap [m] between the ego car's
+    bounding box and the nearer road edge falls below ``road.margin``
+    (:func:`envs.driving.task.road_clearance`); ``cars`` does the same, summed over the cars, for
+    the gap to each car's box (:func:`envs.driving.task.car_clearance`). A config with weight 0
+    turns its barrier off.
+
+    Args:
+        road: barrier at the road's edges.
+        cars: barrier around each other car.
+        params: the task's sizes.
+        state_kind: ``"env_state"`` (a :class:`DrivingState`, true-dynamics planning: every car)
+            or ``"obs"`` ((obs_dim,) state observation, learned-model planning: the
+            ``params.obs_cars`` nearest cars it lists).
+
+    Returns:
+        ``penalty(state) -> ()`` cost.
+
+    Raises:
+        ValueError: unknown ``state_kind``.
     """
 
-    def penalty(state: DrivingState) -> jax.Array:
-        _, half_y = driving_task.half_extents(state.ego_heading, params)
-        y = state.ego_position[1]
-        clearance = jnp.minimum(y - half_y, params.road_width - y - half_y)
-        return soft_barrier(clearance, 0.0, config)
+    def cost(y: jax.Array, heading: jax.Array, dx: jax.Array, dy: jax.Array) -> jax.Array:
+        total = jnp.zeros(())
+        if road.enabled:
+            total += soft_barrier(driving_task.road_clearance(y, heading, params), 0.0, road)
+        if cars.enabled:
+            clearance = driving_task.car_clearance(heading, dx, dy, params)
+            total += jnp.sum(soft_barrier(clearance, 0.0, cars))
+        return total
 
-    return penalty
+    if state_kind == "env_state":
+
+        def from_state(state: DrivingState) -> jax.Array:
+            ego = state.ego_position
+            dx = state.car_position[:, 0] - ego[0]
+            dy = state.car_position[:, 1] - ego[1]
+            return cost(ego[1], state.ego_heading, dx, dy)
+
+        return from_state
+    if state_kind == "obs":
+        obs_dim = driving_core.obs_dim(params)
+
+        def from_obs(obs: jax.Array) -> jax.Array:
+            if obs.shape != (obs_dim,):
+                raise ValueError(f"obs must have shape ({obs_dim},), got {obs.shape}")
+            others = obs[driving_core.EGO_FEATURES :].reshape(-1, driving_core.CAR_FEATURES)
+            y = obs[0] + params.road_width / 2  # obs[0] is measured from the centre line
+            return cost(y, obs[1], others[:, 0], others[:, 1])
+
+        return from_obs
+    raise ValueError(f"state_kind={state_kind!r}: expected 'env_state' or 'obs'")

@@ -328,7 +328,7 @@ def test_vector_step_compiles_once_across_envs_and_resets() -> None:
 
 def test_planning_model_is_the_env_step_and_the_road_barrier_rises_at_the_edges() -> None:
     from envs.driving import planning
-    from planners.shaping import BarrierConfig, road_penalty
+    from planners.shaping import BarrierConfig, driving_penalty
 
     state = core.as_jax(_state())
     action = jnp.array([0.5, 0.0])
@@ -340,9 +340,31 @@ def test_planning_model_is_the_env_step_and_the_road_barrier_rises_at_the_edges(
     throttle_gradient = jax.grad(lambda a: planning.model_step(PARAMS, state, a)[1])(action)
     assert throttle_gradient[0] > 0 and np.isfinite(throttle_gradient).all()
     barrier = BarrierConfig(weight=5.0, margin=0.3, scale=0.1)
-    penalty = road_penalty(barrier, PARAMS)
+    penalty = driving_penalty(barrier, BarrierConfig(weight=0.0), PARAMS, "env_state")
     assert float(penalty(state)) < 1e-3  # centred in the middle lane: 2.75 m of clearance
     near_edge = state.replace(ego_position=jnp.array([0.0, 1.0]))  # 0.1 m from the right edge
     expected = 5.0 * 0.1 * np.log1p(np.exp((0.3 - 0.1) / 0.1))
     np.testing.assert_allclose(penalty(near_edge), expected, rtol=1e-4)
     assert bool(planning.done_fn(PARAMS, near_edge.replace(ego_position=jnp.array([0.0, 0.5]))))
+
+
+def test_car_barrier_rises_as_a_car_nears_and_reads_the_same_from_obs_and_state() -> None:
+    from planners.shaping import BarrierConfig, driving_penalty
+
+    road, cars = BarrierConfig(weight=5.0, margin=0.3, scale=0.1), BarrierConfig(weight=5.0)
+    on_state = jax.jit(driving_penalty(road, cars, PARAMS, "env_state"))
+    on_obs = jax.jit(driving_penalty(road, cars, PARAMS, "obs"))
+    state = core.as_jax(_state())
+    ego = state.ego_position
+    costs = []
+    for gap in (3.0, 0.5, 0.1):  # metres between the ego car's nose and the car ahead's tail
+        ahead = ego + jnp.array([PARAMS.car_length + gap, 0.0])
+        moved = state.replace(car_position=state.car_position.at[0].set(ahead))
+        clearance = task.car_clearance(moved.ego_heading, ahead[0:1] - ego[0], jnp.zeros(1), PARAMS)
+        np.testing.assert_allclose(clearance, [gap], atol=1e-5)
+        costs.append(float(on_state(moved)))
+        # the obs lists only the nearest cars: the far ones add (almost) nothing
+        np.testing.assert_allclose(on_obs(core.observe(moved, PARAMS)), costs[-1], atol=1e-4)
+    assert costs[0] < 1e-3 < costs[1] < costs[2]
+    with pytest.raises(ValueError, match="obs must have shape"):
+        on_obs(jnp.zeros(5))

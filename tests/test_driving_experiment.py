@@ -12,8 +12,20 @@ from envs.driving.dataset import FrameDataConfig, collect_pairs
 from envs.driving.params import DrivingParams
 from experiments import io
 from experiments.driving import Config, main
+from experiments.driving_model import ModelConfig
 from planners.cem import CEMConfig
+from planners.distill import DistillConfig
 from planners.gbp import GBPConfig
+from world_models.trainer import TrainerConfig
+
+TINY_MODEL = ModelConfig(
+    steps=512,
+    n_envs=16,
+    trainer=TrainerConfig(batch_size=64, max_epochs=2),
+    gbp=GBPConfig(horizon=3, n_iterations=2, n_restarts=1),
+    distill=DistillConfig(buffer_states=64, dagger_rounds=1, imagined_starts=8, imagined_horizon=2),
+    policy_trainer=TrainerConfig(batch_size=32, max_epochs=2),
+)
 
 
 def test_pairs_are_the_frames_horizon_steps_apart() -> None:
@@ -39,6 +51,8 @@ def test_main_tiny_config_end_to_end(tmp_path) -> None:
         run_name="tiny",
         policy_episodes=4,
         ppo=PPOConfig(total_steps=512, num_envs=8, n_steps=16, batch_size=32, n_epochs=1),
+        state_model=TINY_MODEL,
+        timing_repeats=2,
         planner_episodes=2,
         planner=GBPConfig(horizon=3, n_iterations=2, n_restarts=1),
         cem_planner=CEMConfig(horizon=3, n_samples=4, n_iterations=1, n_elites=2),
@@ -68,16 +82,38 @@ def test_main_tiny_config_end_to_end(tmp_path) -> None:
         drivers["GBP, true dynamics"]["episodes"] == drivers["CEM, true dynamics"]["episodes"] == 2
     )
     assert drivers["PPO, 512 env steps"]["episodes"] == 4
+    assert drivers["GBP, learned model, 512 env steps"]["episodes"] == 2
+    assert drivers["DISTGBP, 512 env steps"]["episodes"] == 4  # DAgger in the model: no steps
+    assert set(metrics["single_env_seconds_per_action"]) == {
+        "GBP, learned model, 512 env steps",
+        "DISTGBP, 512 env steps",
+    }
     rows = {(r["model"], r["k"]): r for r in metrics["best_of_k"]}
     assert rows[("deterministic", 1)]["l1"] == rows[("deterministic", 3)]["l1"]
     for model in ("een", "cvae"):
         assert rows[(model, 3)]["l1"] <= rows[(model, 1)]["l1"]
-    assert len(metrics["claims"]) == 5
+    assert len(metrics["claims"]) == 8  # 3 of the learned model's, 5 of prediction
+    assert metrics["claims"][0]["claim"].startswith("model-based (GBP, learned model, 512")
     table = (run_dir / "table.md").read_text()
     assert "| IDM driver |" in table and "| een | 3 |" in table and "| 0/4 |" in table
     resolved = io.read_json(run_dir / "config.json")
     assert resolved["frame_params"]["pixel_rows"] == 8 and resolved["data"]["episodes"] == 6
     assert resolved["planner"]["horizon"] == 3 and resolved["road_barrier"]["weight"] == 5.0
+    # the learned model's planner and its student play in experiments.render from the run folder
+    from experiments import render
+
+    for policy in ("gbp", "distgbp"):
+        watch = render.Config(
+            env="worldplan/Driving-v0",
+            policy=policy,
+            run=run_dir,
+            episodes=1,
+            out=tmp_path / f"{policy}.gif",
+            env_kwargs='{"max_steps": 5}',
+        )
+        assert len(render.main(watch)) == 1 and watch.out.stat().st_size > 0
+    with pytest.raises(ValueError, match="driving run"):
+        render.main(dataclasses.replace(watch, env="worldplan/Spaceship-v0"))
     # resuming reloads the driver table and the three models' checkpoints, and measures the same
     lines = []
     main(dataclasses.replace(config, resume=True), log=lines.append)

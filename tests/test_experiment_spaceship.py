@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import agents.a2c as a2c
-from agents.common.evaluate import EvalResult
+from agents.common.evaluate import EvalResult, seconds_per_action
 from envs.jax_env import make_jax_env
 from experiments import io, spaceship_run
 from experiments import spaceship as sp
@@ -190,9 +190,7 @@ def test_seconds_per_action_times_single_compiled_calls(uses_state):
     def policy(carry, obs, state, key):
         return jax.numpy.tanh(obs[:2] + state.position), carry
 
-    seconds = spaceship_run.seconds_per_action(
-        policy, np.zeros(()), env, 5, jax.random.key(0), uses_state
-    )
+    seconds = seconds_per_action(policy, np.zeros(()), env, 5, jax.random.key(0), uses_state)
     assert np.isfinite(seconds) and seconds > 0
 
 

@@ -67,18 +67,41 @@ def proximity(position: Any, speed: Any, car_position: Any, params: DrivingParam
     return xp.max(near)
 
 
-def collisions(state: Any, params: DrivingParams) -> tuple[Any, Any]:
-    """``(crashed, off_road)``, () bools, of a state: its ego car overlaps a car / the verge.
+def car_clearance(heading: Any, dx: Any, dy: Any, params: DrivingParams) -> Any:
+    """Gap [m] between the ego car's footprint and each car, negative where they overlap.
 
-    The ego car's footprint is the bounding box of its rotated rectangle (:func:`half_extents`).
+    Args:
+        heading: () ego heading [rad].
+        dx: (N,) each car's x minus the ego car's x [m].
+        dy: (N,) each car's y minus the ego car's y [m].
+        params: the task's sizes.
+
+    Returns:
+        (N,) ``max(|dx| - reach_x, |dy| - reach_y)``: the boxes overlap exactly where it is < 0.
+        The ego car's footprint is the bounding box of its rotated rectangle (:func:`half_extents`).
     """
+    xp = traffic.namespace(dx)
+    half_x, half_y = half_extents(heading, params)
+    return xp.maximum(
+        xp.abs(dx) - half_x - params.car_length / 2, xp.abs(dy) - half_y - params.car_width / 2
+    )
+
+
+def road_clearance(y: Any, heading: Any, params: DrivingParams) -> Any:
+    """() gap [m] between the ego car's footprint and the nearer road edge, < 0 when off it."""
+    xp = traffic.namespace(y)
+    _, half_y = half_extents(heading, params)
+    return xp.minimum(y - half_y, params.road_width - y - half_y)
+
+
+def collisions(state: Any, params: DrivingParams) -> tuple[Any, Any]:
+    """``(crashed, off_road)``, () bools, of a state: its ego car overlaps a car / the verge."""
     xp = traffic.namespace(state.car_speed)
     position = state.ego_position
-    half_x, half_y = half_extents(state.ego_heading, params)
-    dx = xp.abs(state.car_position[:, 0] - position[0])
-    dy = xp.abs(state.car_position[:, 1] - position[1])
-    crashed = xp.any((dx < half_x + params.car_length / 2) & (dy < half_y + params.car_width / 2))
-    off_road = (position[1] - half_y < 0.0) | (position[1] + half_y > params.road_width)
+    dx = state.car_position[:, 0] - position[0]
+    dy = state.car_position[:, 1] - position[1]
+    crashed = xp.any(car_clearance(state.ego_heading, dx, dy, params) < 0.0)
+    off_road = road_clearance(position[1], state.ego_heading, params) < 0.0
     return crashed, off_road
 
 

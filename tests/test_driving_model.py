@@ -1,0 +1,114 @@
+"""The driving experiment's learned state model: its behaviour policy, its fit, its run phases."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from envs.driving import core, driver
+from envs.jax_env import make_jax_env
+from experiments import driving_model, io
+from experiments.driving_model import ModelConfig
+from experiments.stages import Stages
+from planners import relax
+from planners.distill import DistillConfig
+from planners.gbp import GBPConfig
+from planners.shaping import BarrierConfig
+from world_models import data as data_lib
+from world_models import dynamics
+from world_models.trainer import TrainerConfig
+
+ENV = make_jax_env("worldplan/Driving-v0")
+EGO = slice(0, 3)  # lateral position [m], heading [rad], speed [m/s]
+
+
+def test_exploring_driver_perturbs_the_idm_driver_within_the_action_box() -> None:
+    obs, state = ENV.reset(jax.random.PRNGKey(0), ENV.params)
+    calm = driver.exploring_driver(ENV.params, noise_std=0.0, random_prob=0.0)
+    action, carry = calm(None, obs, state, jax.random.PRNGKey(1))
+    np.testing.assert_allclose(action, driver.idm_driver(state, ENV.params), atol=1e-6)
+    assert carry is None
+    wild = jax.jit(jax.vmap(driver.exploring_driver(ENV.params, 2.0, 0.5), (None, None, None, 0)))
+    actions, _ = wild(None, obs, state, jax.random.split(jax.random.PRNGKey(2), 256))
+    actions = np.asarray(actions)
+    assert actions.min() >= -1.0 and actions.max() <= 1.0
+    assert np.std(actions[:, 1]) > 0.3  # the steering is perturbed, not only the throttle
+    with pytest.raises(ValueError, match="noise_std"):
+        driver.exploring_driver(ENV.params, noise_std=-0.1)
+    with pytest.raises(ValueError, match="random_prob"):
+        driver.exploring_driver(ENV.params, random_prob=1.5)
+
+
+def test_model_predicts_the_ego_car_better_than_no_change_and_its_phases_reload(tmp_path) -> None:
+    config = ModelConfig(
+        steps=4096,
+        n_envs=32,
+        trainer=TrainerConfig(batch_size=128, max_epochs=15, patience=15),
+        gbp=GBPConfig(horizon=3, n_iterations=2, n_restarts=1),
+        distill=DistillConfig(buffer_states=64, dagger_rounds=0),
+        policy_trainer=TrainerConfig(batch_size=32, max_epochs=2),
+    )
+    stages = Stages(tmp_path)
+    learned = driving_model.model_stage(config, ENV, 0, stages, log=lambda _: None)
+    assert learned.env_steps == 4096 and learned.buffer_obs.shape == (
+        128,
+        32,
+        core.obs_dim(ENV.params),
+    )
+    behaviour = driver.exploring_driver(ENV.params)
+    actions = relax.for_action_mode("continuous")
+    held_out = data_lib.collect(ENV, behaviour, None, actions, 1024, jax.random.PRNGKey(7), 32)
+    errors, _ = dynamics.prediction_errors(learned.model, learned.params, held_out.data)
+    no_change = np.mean((held_out.data.next_obs - held_out.data.obs) ** 2, axis=0)
+    assert np.all(errors[EGO] < 0.2 * no_change[EGO]), (errors[EGO], no_change[EGO])
+
+    lines = []
+    again = driving_model.model_stage(config, ENV, 0, stages, log=lines.append)
+    assert lines == [f"model: reloaded from {stages.folder}"]
+    for a, b in zip(jax.tree.leaves(again.params), jax.tree.leaves(learned.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(again.buffer_obs, learned.buffer_obs)
+
+    road, cars = BarrierConfig(weight=5.0, margin=0.3, scale=0.1), BarrierConfig()
+    policy, plan = driving_model.gbp_policy(config, learned, road, cars, ENV)
+    obs, state = ENV.reset(jax.random.PRNGKey(3), ENV.params)
+    action, next_plan = jax.jit(policy)(plan, obs, state, jax.random.PRNGKey(4))
+    assert action.shape == (2,) and bool(jnp.all(jnp.abs(action) <= 1.0))
+    assert next_plan.shape == plan.shape
+    args = (config, learned, road, cars, ENV, 0, stages)
+    student, steps = driving_model.distgbp_policy(*args, log=lambda _: None)
+    lines = []
+    reloaded, steps_again = driving_model.distgbp_policy(*args, log=lines.append)
+    assert lines == [f"DISTGBP: reloaded from {stages.folder}"] and steps == steps_again == 4096
+    key = jax.random.PRNGKey(5)
+    np.testing.assert_array_equal(
+        student(np.zeros(()), obs, state, key)[0], reloaded(np.zeros(()), obs, state, key)[0]
+    )
+
+    # what experiments.render loads from a run folder: the same policies, or a clear error
+    settings = {"state_model": config, "road_barrier": road, "car_barrier": cars}
+    io.write_json(tmp_path / "config.json", io.to_jsonable(settings))
+    host = driving_model.load_policy(tmp_path, "distgbp")
+    np.testing.assert_allclose(
+        host(np.asarray(obs)), reloaded(np.zeros(()), obs, state, key)[0], atol=1e-6
+    )
+    assert driving_model.load_policy(tmp_path, "gbp")(np.asarray(obs)).shape == (2,)
+    with pytest.raises(ValueError, match="'gbp' and 'distgbp'"):
+        driving_model.load_policy(tmp_path, "ppo")
+    narrower = dataclasses.replace(config.dynamics, hidden_sizes=(64, 64))
+    settings["state_model"] = dataclasses.replace(config, dynamics=narrower)
+    io.write_json(tmp_path / "config.json", io.to_jsonable(settings))
+    with pytest.raises(io.CheckpointError, match="model"):
+        driving_model.load_policy(tmp_path, "gbp")
+    with pytest.raises(io.CheckpointError, match="config.json"):
+        driving_model.load_policy(tmp_path / "elsewhere", "gbp")
+
+
+def test_config_rejects_a_budget_below_one_batch_of_envs() -> None:
+    with pytest.raises(ValueError, match="steps"):
+        ModelConfig(steps=10, n_envs=64)
+    assert ModelConfig(steps=0).steps == 0  # skips the learned-model rows
