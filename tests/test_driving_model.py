@@ -9,9 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents.common.evaluate import EvalResult
 from envs.driving import core, driver
 from envs.jax_env import make_jax_env
 from experiments import driving_model, io
+from experiments.driving_drivers import Drivers, model_claims
 from experiments.driving_model import ModelConfig
 from experiments.stages import Stages
 from planners import relax
@@ -112,3 +114,31 @@ def test_config_rejects_a_budget_below_one_batch_of_envs() -> None:
     with pytest.raises(ValueError, match="steps"):
         ModelConfig(steps=10, n_envs=64)
     assert ModelConfig(steps=0).steps == 0  # skips the learned-model rows
+
+
+def _result(mean: float, half_width: float, n: int = 4) -> EvalResult:
+    return EvalResult(mean, mean - half_width, mean + half_width, np.zeros(n), np.zeros(n), 1e-3)
+
+
+@pytest.mark.parametrize(
+    "distgbp, held",
+    [
+        ((30.0, 3.0), (True, True, True)),  # beats PPO, GBP's 31 inside [27, 33]
+        ((22.0, 1.0), (True, False, True)),  # beats PPO, well below GBP
+        ((15.0, 9.0), (False, False, True)),  # below PPO
+    ],
+)
+def test_model_claims_read_the_measured_rows(distgbp, held) -> None:
+    results = {
+        "PPO, 1,000 env steps": _result(20.0, 2.0),
+        "GBP, learned model, 100 env steps": _result(31.0, 2.0),
+        "DISTGBP, 100 env steps": _result(*distgbp),
+    }
+    timings = {"GBP, learned model, 100 env steps": 2e-3, "DISTGBP, 100 env steps": 1e-4}
+    claims = model_claims(Drivers(results, timings), log=lambda _: None)
+    assert tuple(c["held"] for c in claims) == held
+    assert "20x" in claims[2]["detail"]
+    slower = Drivers(results, {**timings, "DISTGBP, 100 env steps": 5e-4})
+    assert not model_claims(slower, log=lambda _: None)[2]["held"]  # 4x is not 10x
+    no_model = {k: v for k, v in results.items() if k.startswith("PPO")}
+    assert model_claims(Drivers(no_model, {}), log=lambda _: None) == []
