@@ -16,9 +16,10 @@ import jax
 import numpy as np
 
 from envs import host_random
+from envs.pygame_window import OwnsRenderer
 
 
-class CoreEnv(gym.Env):
+class CoreEnv(OwnsRenderer, gym.Env):
     """A single env over a task's pure core: spaces, seeding, state access, rendering."""
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 10}
@@ -97,14 +98,3 @@ class CoreEnv(gym.Env):
     def _draw(self) -> np.ndarray | None:
         """Draws ``self._state`` with ``self._renderer``."""
         raise NotImplementedError
-
-    def close(self) -> None:
-        """Closes the render window."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_renderer"] = None  # pygame surfaces do not pickle; a copy re-opens its own
-        return state

@@ -1,4 +1,4 @@
-"""The pygame canvas and window that the JAX-core tasks' renderers draw into.
+"""The pygame canvas and window that every task's renderer draws into.
 
 Each task's ``render.py`` draws a frame onto ``Window.canvas`` and hands it to
 :meth:`Window.present`: shown in a window ("human") or returned as an array ("rgb_array").
@@ -9,6 +9,7 @@ fonts are initialised, never the mixer.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -49,3 +50,24 @@ class Window:
         """Closes the window (if any)."""
         if self.render_mode == "human":
             self.pygame.display.quit()
+
+
+class OwnsRenderer:
+    """Closing and pickling for an env whose lazily made pygame renderer is ``self._renderer``.
+
+    List it before ``gymnasium.Env`` in the bases. ``close`` closes the renderer; pickling
+    leaves it out (a pygame window does not pickle; a copy opens its own on its first render).
+    """
+
+    _renderer: Any = None
+
+    def close(self) -> None:
+        """Closes the render window, if one was opened."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_renderer"] = None
+        return state

@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from envs.poke import physics, task
 from envs.poke.params import PokeParams
+from envs.pygame_window import OwnsRenderer
 
 OBS_MODES = ("state", "image", "state_image")
 OBJECT_FEATURES = 8
@@ -29,7 +30,7 @@ def object_features(state: physics.PokeState, max_objects: int) -> np.ndarray:
     return rows
 
 
-class PokeEnv(gym.Env):
+class PokeEnv(OwnsRenderer, gym.Env):
     """Poke objects on a table with a finger moving along a straight line.
 
     ## Description
@@ -243,14 +244,3 @@ class PokeEnv(gym.Env):
 
             self._renderer = Renderer(self.params, self.render_mode)
         return self._renderer.frame(self.state, self._last_action, self.goal)
-
-    def close(self) -> None:
-        """Closes the render window."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_renderer"] = None  # a pygame window does not pickle; it reopens on render()
-        return state

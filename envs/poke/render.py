@@ -13,6 +13,7 @@ import numpy as np
 
 from envs.poke.params import PokeParams
 from envs.poke.physics import PokeState, shape_vertices
+from envs.pygame_window import Window
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (after the prompt is silenced)
@@ -64,16 +65,15 @@ def draw_image(state: PokeState, params: PokeParams) -> np.ndarray:
 class Renderer:
     """The ``human`` window or ``rgb_array`` frames of a :class:`~envs.poke.env.PokeEnv`."""
 
-    def __init__(self, params: PokeParams, mode: str, size: int = 400) -> None:
-        self.params, self.mode, self.size = params, mode, size
-        self.window: pygame.Surface | None = None
-        self.clock: pygame.time.Clock | None = None
+    def __init__(self, params: PokeParams, mode: str, size: int = 400, fps: int = 4) -> None:
+        self.params, self.size = params, size
+        self.window = Window(mode, fps, (size, size), "worldplan Poke-v0")
 
     def frame(
         self, state: PokeState, last_action: np.ndarray | None, goal: np.ndarray | None
     ) -> np.ndarray | None:
         """Draws one frame; returns (size, size, 3) uint8 in ``rgb_array`` mode, else None."""
-        surface = pygame.Surface((self.size, self.size))
+        surface = self.window.canvas
         draw_objects(surface, state, self.params)
         scale = self.size / (2 * self.params.table_half_size)
         if goal is not None:
@@ -90,21 +90,8 @@ class Renderer:
             pygame.draw.circle(
                 surface, FINGER_COLOR, points[1].tolist(), self.params.finger_radius * scale
             )
-        if self.mode == "rgb_array":
-            return pygame.surfarray.array3d(surface).transpose(1, 0, 2).copy()
-        if self.window is None:
-            pygame.display.init()
-            self.window = pygame.display.set_mode((self.size, self.size))
-            self.clock = pygame.time.Clock()
-        self.window.blit(surface, (0, 0))
-        pygame.event.pump()
-        pygame.display.flip()
-        assert self.clock is not None
-        self.clock.tick(4)
-        return None
+        return self.window.present()
 
     def close(self) -> None:
         """Closes the window, if one was opened."""
-        if self.window is not None:
-            pygame.display.quit()
-            self.window = None
+        self.window.close()

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.pygame_window import OwnsRenderer
 from envs.towers import image, physics, task
 from envs.towers.params import Params
 
@@ -17,7 +18,7 @@ POSITION_BOUND = 20.0
 BLOCK_FEATURES = 4
 
 
-class BlockTowerEnv(gym.Env):
+class BlockTowerEnv(OwnsRenderer, gym.Env):
     """Stack blocks one per level to reach as far past the table edge as possible.
 
     ## Description
@@ -186,14 +187,3 @@ class BlockTowerEnv(gym.Env):
             fps = self.metadata["render_fps"]
             self._renderer = TowerRenderer(self.params, self.render_mode, fps=fps)
         return self._renderer.render(self.state)
-
-    def close(self) -> None:
-        """Closes the pygame window, if any."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_renderer"] = None  # a pygame window does not pickle; it reopens on render()
-        return state

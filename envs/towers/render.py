@@ -1,8 +1,8 @@
 """pygame drawing of a tower for ``render_mode`` "human" and "rgb_array" (imported lazily).
 
-Only ``pygame.display`` is initialised (never the mixer), and only for "human"; "rgb_array"
-draws on an off-screen surface, so it works headless. The y-up world to y-down screen flip is
-:meth:`TowerRenderer.to_screen`.
+The window, or the off-screen canvas of "rgb_array", is :class:`envs.pygame_window.Window`'s
+(headless-safe; only ``pygame.display`` and the fonts are initialised, never the mixer). The
+y-up world to y-down screen flip is :meth:`TowerRenderer.to_screen`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pygame
 
+from envs.pygame_window import Window
 from envs.towers.params import BACKGROUND_COLOUR, BLOCK_COLOURS, TABLE_COLOUR, Params
 
 
@@ -17,10 +18,9 @@ class TowerRenderer:
     """Draws block states on a square window or surface of ``size`` pixels."""
 
     def __init__(self, params: Params, mode: str, size: int = 400, fps: int = 4) -> None:
-        self.params, self.mode, self.size, self.fps = params, mode, size, fps
+        self.params, self.size = params, size
         self.scale = size / params.view_size
-        self.window: pygame.Surface | None = None
-        self.clock: pygame.time.Clock | None = None
+        self.window = Window(mode, fps, (size, size), "worldplan BlockTower-v0")
 
     def to_screen(self, x: float, y: float) -> tuple[float, float]:
         """World point [block widths], y up -> screen pixel, y down."""
@@ -28,9 +28,9 @@ class TowerRenderer:
         return (x - p.view_left) * self.scale, self.size - (y - p.view_bottom) * self.scale
 
     def draw(self, state: np.ndarray) -> pygame.Surface:
-        """A surface showing the table and blocks ``state`` (k, >=3)."""
+        """The window's canvas, showing the table and blocks ``state`` (k, >=3)."""
         p = self.params
-        surface = pygame.Surface((self.size, self.size))
+        surface = self.window.canvas
         surface.fill(BACKGROUND_COLOUR)
         table = [
             (-p.table_width, -p.table_height),
@@ -51,21 +51,9 @@ class TowerRenderer:
 
     def render(self, state: np.ndarray) -> np.ndarray | None:
         """Shows the frame ("human", returns None) or returns it as (size, size, 3) uint8."""
-        surface = self.draw(state)
-        if self.mode == "rgb_array":
-            return np.transpose(pygame.surfarray.array3d(surface), (1, 0, 2)).copy()
-        if self.window is None:
-            pygame.display.init()
-            self.window = pygame.display.set_mode((self.size, self.size))
-            self.clock = pygame.time.Clock()
-        self.window.blit(surface, (0, 0))
-        pygame.event.pump()
-        pygame.display.flip()
-        self.clock.tick(self.fps)
-        return None
+        self.draw(state)
+        return self.window.present()
 
     def close(self) -> None:
         """Closes the window, if one was opened."""
-        if self.window is not None:
-            pygame.display.quit()
-            self.window = None
+        self.window.close()
