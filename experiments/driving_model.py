@@ -2,7 +2,7 @@
 
 Henaff, Whitney & LeCun (2017)'s recipe, moved from the spaceship to the highway:
 
-1. collect ``model_steps`` env steps with an exploring driver (``envs.driving.driver``: the IDM
+1. collect ``steps`` env steps with an exploring driver (``envs.driving.driver``: the IDM
    driver's commands plus noise) and fit the state dynamics model (``world_models.dynamics``) to
    the env's state observations (ego car and the nearest cars) and rewards;
 2. GBP re-plans every step through the model, with soft barriers at the road's edges and around
@@ -11,7 +11,9 @@ Henaff, Whitney & LeCun (2017)'s recipe, moved from the spaceship to the highway
    a crash coming in its model drives into the car ahead;
 3. DISTGBP (``planners.distill``) distils that planner into a policy network.
 
-The phase is saved in the run folder (``experiments.stages``), so ``--resume`` loads it.
+The model and the student are saved as phases of the run folder (``experiments.stages``), so
+``--resume`` loads them, and ``python -m experiments.render --policy gbp|distgbp --run <run>``
+plays them (:func:`load_policy`).
 """
 
 from __future__ import annotations
