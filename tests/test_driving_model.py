@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.common.evaluate import EvalResult
+from agents.common.evaluate import EvalResult, evaluate_jax, random_policy
 from envs.driving import core, driver
 from envs.jax_env import make_jax_env
 from experiments import driving_model, io
@@ -50,7 +50,7 @@ def test_model_predicts_the_ego_car_better_than_no_change_and_its_phases_reload(
         steps=4096,
         n_envs=32,
         trainer=TrainerConfig(batch_size=128, max_epochs=15, patience=15),
-        gbp=GBPConfig(horizon=3, n_iterations=2, n_restarts=1),
+        gbp=GBPConfig(horizon=10, n_iterations=10, n_restarts=2, learning_rate=0.1),
         distill=DistillConfig(buffer_states=64, dagger_rounds=0),
         policy_trainer=TrainerConfig(batch_size=32, max_epochs=2),
     )
@@ -81,6 +81,11 @@ def test_model_predicts_the_ego_car_better_than_no_change_and_its_phases_reload(
     action, next_plan = jax.jit(policy)(plan, obs, state, jax.random.PRNGKey(4))
     assert action.shape == (2,) and bool(jnp.all(jnp.abs(action) <= 1.0))
     assert next_plan.shape == plan.shape
+    # GBP through even this small model drives on, where random commands leave the road at once
+    planned = evaluate_jax(ENV, policy, 8, jax.random.PRNGKey(6), max_steps=60, init_carry=plan)
+    random = evaluate_jax(ENV, random_policy(ENV.action_space), 8, jax.random.PRNGKey(6), 60)
+    assert planned.mean > random.ci95_high  # measured: 6.1 vs -6.8
+    assert planned.episode_lengths.min() > random.episode_lengths.max()  # measured: 38 vs 21
     args = (config, learned, road, cars, ENV, 0, stages)
     student, steps = driving_model.distgbp_policy(*args, log=lambda _: None)
     lines = []
