@@ -82,6 +82,11 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.steps={self.steps!r}: 0 (skip) or >= n_envs ({self.n_envs})"
             )
+        if not self.noise_std >= 0 or not 0.0 <= self.random_prob <= 1.0:
+            raise ValueError(
+                f"ModelConfig.noise_std={self.noise_std!r} must be >= 0 and "
+                f"random_prob={self.random_prob!r} in [0, 1]"
+            )
 
 
 class Learned(NamedTuple):

@@ -115,10 +115,14 @@ def test_model_predicts_the_ego_car_better_than_no_change_and_its_phases_reload(
         driving_model.load_policy(tmp_path / "elsewhere", "gbp")
 
 
-def test_config_rejects_a_budget_below_one_batch_of_envs() -> None:
+def test_config_rejects_bad_budgets_and_noise() -> None:
     with pytest.raises(ValueError, match="steps"):
         ModelConfig(steps=10, n_envs=64)
     assert ModelConfig(steps=0).steps == 0  # skips the learned-model rows
+    with pytest.raises(ValueError, match="noise_std"):
+        ModelConfig(noise_std=float("nan"))
+    with pytest.raises(ValueError, match="random_prob"):
+        ModelConfig(random_prob=-0.5)
 
 
 def _result(mean: float, half_width: float, n: int = 4) -> EvalResult:
