@@ -111,8 +111,9 @@ def evaluate_drivers(config: Config, stages: Stages, run_dir: Path, log=print) -
         learned = model_stage(config.state_model, env, config.seed, stages, log)
         name = f"GBP, learned model, {learned.env_steps:,} env steps"
         policy, plan = gbp_policy(
-            config.state_model, learned, config.road_barrier, config.car_barrier, env
-        )
+            config.state_model, learned.model, learned.params, config.road_barrier,
+            config.car_barrier, env,
+        )  # fmt: skip
         results[name] = evaluate_jax(env, policy, config.planner_episodes, key, init_carry=plan)
         timed[name] = seconds_per_action(policy, plan, env, config.timing_repeats, key)
         student, steps = distgbp_policy(

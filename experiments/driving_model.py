@@ -155,19 +155,25 @@ def model_stage(config: ModelConfig, env: JaxEnv, seed: int, stages: Stages, log
     return learned
 
 
-def planner_step(learned: Learned, road: Barrier, cars: Barrier, env: JaxEnv) -> Any:
+def planner_step(
+    model: dynamics_lib.DynamicsModel, road: Barrier, cars: Barrier, env: JaxEnv
+) -> Any:
     """The model as GBP sees it: ``model.step`` minus the barriers on its predicted obs."""
     penalty = shaping.driving_penalty(road, cars, env.params, "obs")
-    return shaping.penalised(learned.model.step, penalty)
+    return shaping.penalised(model.step, penalty)
 
 
 def gbp_policy(
-    config: ModelConfig, learned: Learned, road: Barrier, cars: Barrier, env: JaxEnv
+    config: ModelConfig,
+    model: dynamics_lib.DynamicsModel,
+    params: Any,
+    road: Barrier,
+    cars: Barrier,
+    env: JaxEnv,
 ) -> tuple[Any, Any]:
-    """GBP re-planning every step through the model: ``(policy, first carry)``."""
+    """GBP re-planning every step through the model (``params``): ``(policy, first carry)``."""
     actions = relax.for_action_mode("continuous")
-    step = planner_step(learned, road, cars, env)
-    policy = gbp.make_policy(config.gbp, actions, step, learned.params)
+    policy = gbp.make_policy(config.gbp, actions, planner_step(model, road, cars, env), params)
     return policy, gbp.init_plan(config.gbp, actions)
 
 
@@ -196,7 +202,7 @@ def distgbp_policy(
         env,
         actions,
         config.gbp,
-        planner_step(learned, road, cars, env),
+        planner_step(learned.model, road, cars, env),
         learned.params,
         jax.random.PRNGKey(seed + 3000),
         log=None,
@@ -260,9 +266,8 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
     phase = stages.load(STAGE, _template(model))
     if phase is None:
         raise io.CheckpointError(f"{stages.folder} has no finished {STAGE!r} phase")
-    learned = Learned(model, phase.params, np.zeros((0, 1, model.obs_dim)), 0)
     if name == "gbp":
-        return HostPolicy(*gbp_policy(config, learned, road, cars, env), seed)
+        return HostPolicy(*gbp_policy(config, model, phase.params, road, cars, env), seed)
     actions = relax.for_action_mode("continuous")
     student = distill_lib.DistilledPolicy(actions, model.obs_dim, config.distill.hidden_sizes)
     template = student.init(jax.random.key(0), np.zeros((2, model.obs_dim), np.float32))
