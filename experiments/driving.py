@@ -6,12 +6,13 @@ learned from top-down frames. Measures:
 
 1. drivers: return (mean, 95% CI), episode length and episodes ended early (a crash or off the
    road) of a random policy, the lane-keeping IDM driver (``envs.driving.driver``), PPO trained
-   on device (``agents.ppo``, a model-free baseline with its env steps), GBP re-planning every
-   step through a state dynamics model learned from ``--state-model.steps`` env steps and DISTGBP
-   distilled from it (``experiments.driving_model``), and GBP and CEM re-planning every step
-   through the true dynamics with a model that foresees no lane changes
-   (``envs.driving.planning``; GBP with a soft road-edge barrier), with the env's rewards; and
-   the talk's claim moved to the highway: model-based with fewer env steps beats model-free;
+   on device (``agents.ppo``, a model-free baseline with its env steps), GBP and CEM re-planning
+   every step through a state dynamics model learned from ``--state-model.steps`` env steps and
+   DISTGBP distilled from GBP (``experiments.driving_model``), and GBP and CEM re-planning every
+   step through the true dynamics with a model that foresees no lane changes
+   (``envs.driving.planning``; GBP with soft road and car barriers), with the env's rewards; and
+   the talk's claims moved to the highway (model-based with fewer env steps beats model-free;
+   DISTGBP matches GBP; DISTGBP acts 10x faster);
 2. prediction under uncertainty: from one top-down frame, predict the frame ``horizon`` steps
    (1 s) later. One frame shows no speeds and no intentions, so the future is uncertain. Best-of-k
    L1 and PSNR (mean, 95% CI) on held-out episodes for copying the input, the deterministic model,

@@ -1,7 +1,8 @@
 """The driver table of ``experiments.driving``: every driver's return on the env's reward.
 
-Rows: a random policy, the lane-keeping IDM driver, PPO trained on device, GBP re-planning
-through the learned state model and DISTGBP distilled from it (``experiments.driving_model``),
+Rows: a random policy, the lane-keeping IDM driver, PPO trained on device, GBP and CEM
+re-planning through the learned state model and DISTGBP distilled from GBP
+(``experiments.driving_model``),
 and GBP and CEM re-planning through the true dynamics. The talk's claims, moved to the highway,
 are checked on the measured rows (:func:`model_claims`).
 """
@@ -19,7 +20,7 @@ from agents.common.evaluate import EvalResult, evaluate_jax, seconds_per_action
 from agents.common.results import CHECKPOINT as AGENT_CHECKPOINT
 from envs.driving import driver, planning
 from envs.jax_env import JaxEnv, make_jax_env
-from experiments.driving_model import distgbp_policy, gbp_policy, model_stage
+from experiments.driving_model import distgbp_policy, model_stage, replanning_policy
 from experiments.poke_claims import claim
 from experiments.stages import Stages
 from planners import cem, gbp, relax, shaping
@@ -80,8 +81,8 @@ class Drivers(NamedTuple):
     results: dict[str, EvalResult]
     """Each driver's evaluation, in table order."""
     single_env_seconds: dict[str, float]
-    """Median time per action of one env [s] (:func:`seconds_per_action`), for the rows the
-    claims compare: GBP through the learned model and DISTGBP."""
+    """Median time per action of one env [s] (:func:`seconds_per_action`), for the rows
+    through the learned model (GBP, CEM, DISTGBP)."""
 
 
 def evaluate_drivers(config: Config, stages: Stages, run_dir: Path, log=print) -> Drivers:
@@ -109,13 +110,14 @@ def evaluate_drivers(config: Config, stages: Stages, run_dir: Path, log=print) -
     timed = {}  # name: seconds per action of one env
     if config.state_model.steps > 0:
         learned = model_stage(config.state_model, env, config.seed, stages, log)
-        name = f"GBP, learned model, {learned.env_steps:,} env steps"
-        policy, plan = gbp_policy(
-            config.state_model, learned.model, learned.params, config.road_barrier,
-            config.car_barrier, env,
-        )  # fmt: skip
-        results[name] = evaluate_jax(env, policy, config.planner_episodes, key, init_carry=plan)
-        timed[name] = seconds_per_action(policy, plan, env, config.timing_repeats, key)
+        for planner in ("gbp", "cem"):
+            name = f"{planner.upper()}, learned model, {learned.env_steps:,} env steps"
+            policy, plan = replanning_policy(
+                planner, config.state_model, learned.model, learned.params,
+                config.road_barrier, config.car_barrier, env,
+            )  # fmt: skip
+            results[name] = evaluate_jax(env, policy, config.planner_episodes, key, init_carry=plan)
+            timed[name] = seconds_per_action(policy, plan, env, config.timing_repeats, key)
         student, steps = distgbp_policy(
             config.state_model, learned, config.road_barrier, config.car_barrier, env,
             config.seed, stages, log,

@@ -23,6 +23,7 @@ TINY_MODEL = ModelConfig(
     n_envs=16,
     trainer=TrainerConfig(batch_size=64, max_epochs=2),
     gbp=GBPConfig(horizon=3, n_iterations=2, n_restarts=1),
+    cem=CEMConfig(horizon=3, n_samples=4, n_iterations=1, n_elites=2),
     distill=DistillConfig(buffer_states=64, dagger_rounds=1, imagined_starts=8, imagined_horizon=2),
     policy_trainer=TrainerConfig(batch_size=32, max_epochs=2),
 )
@@ -84,8 +85,10 @@ def test_main_tiny_config_end_to_end(tmp_path) -> None:
     assert drivers["PPO, 512 env steps"]["episodes"] == 4
     assert drivers["GBP, learned model, 512 env steps"]["episodes"] == 2
     assert drivers["DISTGBP, 512 env steps"]["episodes"] == 4  # DAgger in the model: no steps
+    assert drivers["CEM, learned model, 512 env steps"]["episodes"] == 2
     assert set(metrics["single_env_seconds_per_action"]) == {
         "GBP, learned model, 512 env steps",
+        "CEM, learned model, 512 env steps",
         "DISTGBP, 512 env steps",
     }
     rows = {(r["model"], r["k"]): r for r in metrics["best_of_k"]}

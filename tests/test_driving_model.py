@@ -76,7 +76,8 @@ def test_model_predicts_the_ego_car_better_than_no_change_and_its_phases_reload(
     np.testing.assert_array_equal(again.buffer_obs, learned.buffer_obs)
 
     road, cars = BarrierConfig(weight=5.0, margin=0.3, scale=0.1), BarrierConfig()
-    policy, plan = driving_model.gbp_policy(config, learned.model, learned.params, road, cars, ENV)
+    args = (config, learned.model, learned.params, road, cars, ENV)
+    policy, plan = driving_model.replanning_policy("gbp", *args)
     obs, state = ENV.reset(jax.random.PRNGKey(3), ENV.params)
     action, next_plan = jax.jit(policy)(plan, obs, state, jax.random.PRNGKey(4))
     assert action.shape == (2,) and bool(jnp.all(jnp.abs(action) <= 1.0))
