@@ -77,8 +77,9 @@ def car_clearance(heading: Any, dx: Any, dy: Any, params: DrivingParams) -> Any:
         params: the task's sizes.
 
     Returns:
-        (N,) ``max(|dx| - reach_x, |dy| - reach_y)``: the boxes overlap exactly where it is < 0.
-        The ego car's footprint is the bounding box of its rotated rectangle (:func:`half_extents`).
+        (N,) ``max(|dx| - reach_x, |dy| - reach_y)``, each reach the sum of the two boxes'
+        half-extents along that axis: the boxes overlap exactly where it is < 0. The ego car's
+        footprint is the bounding box of its rotated rectangle (:func:`half_extents`).
     """
     xp = traffic.namespace(dx)
     half_x, half_y = half_extents(heading, params)
