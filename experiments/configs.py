@@ -58,6 +58,18 @@ def cpu_dispatch_mode() -> str:
     return "async" if jax.config.values.get(ASYNC_DISPATCH_FLAG, True) else "inline"
 
 
+def timing_note(repeats: int) -> str:
+    """One line for a table: how s/action was measured (``evaluate.seconds_per_action``)."""
+    if repeats == 0:
+        return "s/action: evaluation wall time per batched env step (timing_repeats=0)."
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        where = f"CPU, JAX dispatch {cpu_dispatch_mode()}"
+    else:
+        where = f"{device.platform.upper()} {device.device_kind}"
+    return f"s/action: median of {repeats} single-env calls, each timed alone ({where})."
+
+
 def run_main(
     main: Callable[[Any], Any], config_cls: type, args: Sequence[str] | None = None
 ) -> Any:

@@ -38,7 +38,7 @@ import agents.ppo as ppo_lib
 from envs.driving.dataset import FrameDataConfig, collect_pairs
 from envs.driving.params import DrivingParams
 from experiments import io
-from experiments.configs import run_main
+from experiments.configs import inline_cpu_dispatch, run_main, timing_note
 from experiments.driving_drivers import drivers_markdown, drivers_stage, model_claims
 from experiments.driving_model import ModelConfig
 from experiments.een_frames import train_frame_models
@@ -143,6 +143,8 @@ class Config:
             raise ValueError(
                 f"test_episodes must be in [1, episodes={self.episodes}), got {self.test_episodes}"
             )
+        if self.timing_repeats < 1:
+            raise ValueError(f"timing_repeats must be >= 1, got {self.timing_repeats}")
         if self.policy_episodes < 2 or self.planner_episodes < 2:
             raise ValueError(
                 f"policy_episodes and planner_episodes must be >= 2, got {self.policy_episodes} "
@@ -257,7 +259,8 @@ def main(config: Config, log=print) -> Path:
     }
     io.write_json(run_dir / "metrics.json", metrics)
     table = (
-        f"{drivers_markdown(drivers, max_steps)}\n\nFrame {config.horizon} steps ahead:\n\n"
+        f"{drivers_markdown(drivers, max_steps)}\n\n{timing_note(config.timing_repeats)}\n\n"
+        f"Frame {config.horizon} steps ahead:\n\n"
         f"{best_of_k_markdown(rows)}\n\n" + "\n".join(verdict_lines(claims)) + "\n"
     )
     io.atomic_write_text(run_dir / "table.md", table)
@@ -267,4 +270,5 @@ def main(config: Config, log=print) -> Path:
 
 
 if __name__ == "__main__":
+    inline_cpu_dispatch()  # before any JAX computation: steadier single-call timings
     run_main(main, Config)

@@ -27,7 +27,7 @@ import numpy as np
 
 import agents.a2c as a2c_lib
 from experiments import io
-from experiments.configs import inline_cpu_dispatch, refuse_replaced, run_main
+from experiments.configs import inline_cpu_dispatch, refuse_replaced, run_main, timing_note
 from experiments.spaceship_phases import (
     barrier_note,
     forward_model,
@@ -41,7 +41,7 @@ from experiments.spaceship_report import (
     PAPER_MODEL_STEPS,
     write_results,
 )
-from experiments.spaceship_run import Run, timing_note
+from experiments.spaceship_run import Run
 from experiments.stages import open_run
 from planners import cem as cem_lib
 from planners import checkpoints, oracle, shaping

@@ -15,22 +15,9 @@ import jax
 
 from agents.common.evaluate import evaluate_jax, seconds_per_action
 from envs.jax_env import make_jax_env
-from experiments.configs import cpu_dispatch_mode
 from experiments.spaceship_report import Row, row_from_json, row_to_json
 from experiments.stages import Stage, Stages
 from planners import relax as relax_lib
-
-
-def timing_note(repeats: int) -> str:
-    """One line for the table saying how s/action was measured (see :func:`seconds_per_action`)."""
-    if repeats == 0:
-        return "s/action: evaluation wall time per batched env step (timing_repeats=0)."
-    device = jax.devices()[0]
-    if device.platform == "cpu":
-        where = f"CPU, JAX dispatch {cpu_dispatch_mode()}"
-    else:
-        where = f"{device.platform.upper()} {device.device_kind}"
-    return f"s/action: median of {repeats} single-env calls, each timed alone ({where})."
 
 
 class Run:

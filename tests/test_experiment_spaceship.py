@@ -13,8 +13,9 @@ import pytest
 import agents.a2c as a2c
 from agents.common.evaluate import EvalResult, seconds_per_action
 from envs.jax_env import make_jax_env
-from experiments import io, spaceship_run
+from experiments import io
 from experiments import spaceship as sp
+from experiments.configs import timing_note
 from experiments.spaceship_report import Row, claims
 from planners import cem, checkpoints, distill, gbp, relax
 from world_models import dynamics, trainer
@@ -218,9 +219,9 @@ def test_claims_say_which_side_of_gbp_distgbp_falls(distgbp_mean, expected):
 
 
 def test_timing_note_says_how_time_per_action_was_measured():
-    assert "batched env step" in spaceship_run.timing_note(0)
+    assert "batched env step" in timing_note(0)
     # this process's backend started with JAX's default (asynchronous) CPU dispatch
-    assert spaceship_run.timing_note(50) == (
+    assert timing_note(50) == (
         "s/action: median of 50 single-env calls, each timed alone (CPU, JAX dispatch async)."
     )
 
