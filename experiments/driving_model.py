@@ -128,23 +128,10 @@ def fit_model(config: ModelConfig, env: JaxEnv, seed: int, log=print) -> Learned
     return Learned(model, fit.params, buffer, collected.env_steps)
 
 
-def _template(model: dynamics_lib.DynamicsModel) -> Any:
-    """Params of the model's structure, to load saved ones into."""
-    dim = model.obs_dim
-    dummy = data_lib.Transitions(
-        np.zeros((2, dim), np.float32),
-        np.zeros((2, model.action_dim), np.float32),
-        np.zeros(2, np.float32),
-        np.zeros((2, dim), np.float32),
-        np.zeros(2, bool),
-    )
-    return model.init(jax.random.key(0), dummy)
-
-
 def model_stage(config: ModelConfig, env: JaxEnv, seed: int, stages: Stages, log=print) -> Learned:
     """:func:`fit_model`, or the model a finished phase of this run saved."""
     model = _model(config, env)
-    stage = stages.load(STAGE, _template(model))
+    stage = stages.load(STAGE, model.template())
     if stage is not None:
         log(f"model: reloaded from {stages.folder}")
         return Learned(model, stage.params, stage.arrays["buffer_obs"], stage.values["env_steps"])
@@ -206,8 +193,7 @@ def distgbp_policy(
     actions = relax.for_action_mode("continuous")
     dim = learned.model.obs_dim
     student = distill_lib.DistilledPolicy(actions, dim, config.distill.hidden_sizes)
-    template = student.init(jax.random.key(0), np.zeros((2, dim), np.float32))
-    stage = stages.load(STUDENT_STAGE, template)
+    stage = stages.load(STUDENT_STAGE, student.template())
     if stage is not None:
         log(f"DISTGBP: reloaded from {stages.folder}")
         return student.policy(stage.params), int(stage.values["env_steps"])
@@ -278,7 +264,7 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
     env = make_jax_env("worldplan/Driving-v0")
     model = _model(config, env)
     stages = Stages(run_dir)
-    phase = stages.load(STAGE, _template(model))
+    phase = stages.load(STAGE, model.template())
     if phase is None:
         raise io.CheckpointError(f"{stages.folder} has no finished {STAGE!r} phase")
     if name == "gbp":
@@ -287,8 +273,7 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
         )
     actions = relax.for_action_mode("continuous")
     student = distill_lib.DistilledPolicy(actions, model.obs_dim, config.distill.hidden_sizes)
-    template = student.init(jax.random.key(0), np.zeros((2, model.obs_dim), np.float32))
-    phase = stages.load(STUDENT_STAGE, template)
+    phase = stages.load(STUDENT_STAGE, student.template())
     if phase is None:
         raise io.CheckpointError(f"{stages.folder} has no finished {STUDENT_STAGE!r} phase")
     return HostPolicy(student.policy(phase.params), np.zeros(()), seed)

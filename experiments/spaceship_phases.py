@@ -117,7 +117,7 @@ def forward_model(run: Run) -> tuple:
     data = run.stages.load("model_data")
     if data is not None:
         data = data_lib.Transitions(**data.arrays)
-        template = model.init(jax.random.key(0), data_lib.take(data, slice(0, 2)))
+        template = model.template()
         stage = run.finished("model", template)
         if stage is not None:
             return model, stage.params, data
@@ -160,8 +160,7 @@ def run_model_based(run: Run, model, params, buffer_obs: np.ndarray, n: int | No
 def model_based_rows(run: Run, name: str, model, params, buffer_obs, n=None) -> tuple:
     """Phase ``name``: :func:`run_model_based`'s rows and the student's params and history."""
     student = distill_lib.DistilledPolicy(run.relax, model.obs_dim, run.config.distill.hidden_sizes)
-    template = student.init(jax.random.key(0), np.zeros((2, model.obs_dim), np.float32))
-    stage = run.finished(name, template)
+    stage = run.finished(name, student.template())
     if stage is not None:
         rows = [row_from_json(r) for r in stage.values["rows"]]
         return rows, stage.params, stage.values["history"]

@@ -25,7 +25,6 @@ from experiments import io
 from planners import distill, gbp, oracle, shaping
 from planners import relax as relax_lib
 from world_models import dynamics
-from world_models.data import Transitions
 
 SETTINGS = "planners.json"
 MODEL = "dynamics.ckpt"
@@ -81,17 +80,6 @@ def _model(
     obs_dim = io.settings_entry(settings, "obs_dim", file)
     return dynamics.DynamicsModel(
         config, obs_dim, relax.action_dim, tuple(bool(x) for x in relax.simplex_mask)
-    )
-
-
-def _dummy_data(obs_dim: int, action_dim: int) -> Transitions:
-    n = 2
-    return Transitions(
-        np.zeros((n, obs_dim), np.float32),
-        np.zeros((n, action_dim), np.float32),
-        np.zeros(n, np.float32),
-        np.zeros((n, obs_dim), np.float32),
-        np.zeros(n, bool),
     )
 
 
@@ -159,13 +147,13 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
         model = _model(settings, relax, file)
         fields = io.settings_entry(settings, "gbp", file)
         config = io.config_from_settings(gbp.GBPConfig, fields, file, "gbp")
-        target = model.init(jax.random.key(0), _dummy_data(obs_dim, relax.action_dim))
+        target = model.template()
         params, _ = io.load_checkpoint(run_dir / MODEL, target, {"kind": "dynamics", **expect})
         policy = gbp.make_policy(config, relax, shaping.shaped(model.step, barrier, "obs"), params)
         return HostPolicy(policy, gbp.init_plan(config, relax), seed)
     hidden = tuple(io.settings_entry(settings, "distill_hidden", file))
     student = distill.DistilledPolicy(relax, obs_dim, hidden)
-    target = student.init(jax.random.key(0), np.zeros((2, obs_dim), np.float32))
+    target = student.template()
     params, _ = io.load_checkpoint(run_dir / DISTILLED, target, {"kind": "distgbp", **expect})
     return HostPolicy(student.policy(params), jnp.zeros(()), seed)
 

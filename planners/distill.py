@@ -113,6 +113,10 @@ class DistilledPolicy:
         }
         return {"net": self.net.init(key, jnp.zeros(self.obs_dim)), "stats": stats}
 
+    def template(self) -> dict[str, Any]:
+        """Params of this network's structure (values meaningless), to load saved ones into."""
+        return self.init(jax.random.key(0), np.zeros((2, self.obs_dim), np.float32))
+
     def params_z(self, params: dict[str, Any], obs: jax.Array) -> jax.Array:
         """Free action parameters (param_dim,) for one observation (obs_dim,)."""
         stats = jax.lax.stop_gradient(params["stats"])

@@ -126,6 +126,18 @@ class DynamicsModel:
         )
         return {"net": net, "stats": stats}
 
+    def template(self) -> dict[str, Any]:
+        """Params of this model's structure (values meaningless): the target to load saved ones."""
+        n, zeros = 2, np.zeros
+        dummy = Transitions(
+            zeros((n, self.obs_dim), np.float32),
+            zeros((n, self.action_dim), np.float32),
+            zeros(n, np.float32),
+            zeros((n, self.obs_dim), np.float32),
+            zeros(n, bool),
+        )
+        return self.init(jax.random.key(0), dummy)
+
     def check(self, data: Transitions) -> None:
         """Raises ValueError naming the field if shapes or values of ``data`` are wrong."""
         n = len(data.obs)
