@@ -2,7 +2,8 @@
 
 Nothing here uses pickle: configs and metrics are JSON/CSV, arrays are ``.npz``, and parameter
 pytrees are Flax msgpack (``flax.serialization``) with a JSON header that records the config
-they were made with, so that loading a checkpoint into a run with another config is refused.
+they were made with, so that loading a checkpoint into a run with another config is refused,
+and a SHA-256 checksum, so that a damaged file is refused rather than loaded with wrong values.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from typing import Any
 import numpy as np
 from flax import serialization
 
-CHECKPOINT_MAGIC = b"WPCKPT1\n"
+CHECKPOINT_MAGIC = b"WPCKPT2\n"
+"""Format 2: magic, header length (8 bytes, little endian), SHA-256 of header + body (32
+bytes), JSON header, msgpack body."""
+_LEGACY_MAGIC = b"WPCKPT1\n"
+"""Format 1 (read only): magic, header length, header, body; no checksum."""
 
 
 class CheckpointError(ValueError):
@@ -249,7 +254,8 @@ def save_checkpoint(path: str | os.PathLike, tree: Any, meta: Mapping[str, Any])
     """
     header = json.dumps(to_jsonable(dict(meta)), sort_keys=True).encode()
     body = serialization.to_bytes(tree)
-    data = CHECKPOINT_MAGIC + len(header).to_bytes(8, "little") + header + body
+    digest = hashlib.sha256(header + body).digest()
+    data = CHECKPOINT_MAGIC + len(header).to_bytes(8, "little") + digest + header + body
     return atomic_write_bytes(path, data)
 
 
@@ -259,14 +265,22 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _split_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], bytes]:
+    """``(meta, body)`` of a checkpoint file, its checksum verified (format 2)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     data = path.read_bytes()
-    if not data.startswith(CHECKPOINT_MAGIC) or len(data) < len(CHECKPOINT_MAGIC) + 8:
+    magic = data[: len(CHECKPOINT_MAGIC)]
+    digest_size = 32 if magic == CHECKPOINT_MAGIC else 0
+    if magic not in (CHECKPOINT_MAGIC, _LEGACY_MAGIC) or len(data) < len(magic) + 8 + digest_size:
         raise CheckpointError(f"{path} is not a worldplan checkpoint (bad magic bytes)")
-    n = int.from_bytes(data[len(CHECKPOINT_MAGIC) : len(CHECKPOINT_MAGIC) + 8], "little")
-    start = len(CHECKPOINT_MAGIC) + 8
+    n = int.from_bytes(data[len(magic) : len(magic) + 8], "little")
+    start = len(magic) + 8 + digest_size
+    if digest_size and hashlib.sha256(data[start:]).digest() != data[start - digest_size : start]:
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint (its SHA-256 checksum does not match: the file was "
+            "truncated or damaged after it was written)"
+        )
     try:
         meta = json.loads(data[start : start + n].decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -166,6 +166,32 @@ class DistillResult(NamedTuple):
     """One dict per round: examples, validation loss and simplex agreement with GBP."""
 
 
+def _split(
+    examples: Labelled, trainer_config: trainer.TrainerConfig, round_index: int
+) -> tuple[Labelled, Labelled | None]:
+    """A round's new examples as ``(train, validation)``, split once and kept apart for good.
+
+    Every DAgger round trains on what the rounds before it added, so the validation examples
+    that drive early stopping must stay out of every round's training set: each round splits
+    only the examples it adds (seed ``trainer_config.seed + round_index``).
+    """
+    try:
+        return trainer.split_validation(
+            examples, trainer_config.validation_fraction, trainer_config.seed + round_index
+        )
+    except ValueError:  # too few new examples to hold any out
+        return examples, None
+
+
+def _join_present(*parts: Labelled | None) -> Labelled | None:
+    present = [part for part in parts if part is not None]
+    return join(present) if present else None
+
+
+def _device(examples: Labelled | None) -> Labelled | None:
+    return None if examples is None else Labelled(*(jnp.asarray(x) for x in examples))
+
+
 def distill(
     config: DistillConfig,
     trainer_config: trainer.TrainerConfig,
@@ -211,8 +237,9 @@ def distill(
         make_trajectory_labeller(gbp_config, relax, model_step),
     )
     labelled, env_steps = first_set(config, env, teacher, buffer_obs, (expert_key, buffer_key))
+    train, val = _split(labelled, trainer_config, 0)
     student = DistilledPolicy(relax, labelled.obs.shape[1], config.hidden_sizes)
-    params = student.init(init_key, labelled.obs)
+    params = student.init(init_key, train.obs)
     rng = np.random.default_rng(int(jax.random.randint(dagger_key, (), 0, 2**31 - 1)))
     history = []
     for round_index in range(config.dagger_rounds + 1):
@@ -222,8 +249,12 @@ def distill(
                 config, env, teacher, student, params, labelled, rng, round_key
             )
             labelled, env_steps = join([labelled, *new]), env_steps + steps
-        train = Labelled(jnp.asarray(labelled.obs), jnp.asarray(labelled.target))
-        fit = trainer.fit(student.loss, params, train, trainer_config, log=log)
+            if new:
+                new_train, new_val = _split(join(new), trainer_config, round_index)
+                train = join([train, new_train])
+                val = _join_present(val, new_val)
+        fit = trainer.fit(student.loss, params, _device(train), trainer_config,
+                          val_data=_device(val), log=log)  # fmt: skip
         params = fit.params
         best = fit.history[fit.best_epoch] if fit.history else {}
         history.append(

@@ -42,9 +42,9 @@ def label(
     """GBP's first action (model action vector (N, A)) for each observation, cold-start plans.
 
     ``planner`` is ``jax.jit(jax.vmap(plan, in_axes=(None, 0, None, 0)))`` as built by
-    :func:`make_labeller`. A short last chunk is padded to ``chunk`` rows (its last row
-    repeated, the extra labels dropped), so every call has one shape and compiles once however
-    many states arrive.
+    :func:`make_labeller`. A short chunk (the last one, or the only one when fewer than
+    ``chunk`` states arrive) is padded to ``chunk`` rows (its last row repeated, the extra
+    labels dropped), so every call has one shape and compiles once however many states arrive.
     """
     out = []
     plan0 = gbp.init_plan(gbp_config, relax)
@@ -52,7 +52,7 @@ def label(
         batch = jnp.asarray(obs[start : start + chunk])
         keys = jax.random.split(jax.random.fold_in(key, start), len(batch))
         n = len(batch)
-        if n < chunk and len(obs) > chunk:
+        if n < chunk:
             batch = jnp.concatenate([batch, jnp.repeat(batch[-1:], chunk - n, axis=0)])
             keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], chunk - n, axis=0)])
         result = planner(model_params, batch, plan0, keys)
@@ -72,21 +72,28 @@ def segments(n_steps: int, wanted: int, length: int) -> tuple[np.ndarray, np.nda
     Args:
         n_steps: time steps T of the recorded trajectories.
         wanted: time steps to pick (all of them if ``wanted >= n_steps``).
-        length: steps per run (the last run may be cut to fit ``wanted``).
+        length: steps per run (the last run is shorter when ``length`` does not divide
+            ``wanted``).
 
     Returns:
-        ``index`` (K,) int time steps, increasing, and ``starts`` (K,) bool, True where a run
-        begins (its plan starts cold).
+        ``index`` (K,) distinct time steps, increasing, K = min(wanted, n_steps), and
+        ``starts`` (K,) bool, True where a run begins (its plan starts cold). The first run
+        starts at step 0; the unpicked steps are spread evenly over the gaps between runs, so
+        with two runs or more the last one ends at step T - 1.
     """
     if wanted >= n_steps:
         index = np.arange(n_steps)
         return index, index == 0
     runs = -(-wanted // length)
-    firsts = np.linspace(0, n_steps - length, runs).round().astype(int) if runs > 1 else [0]
-    index = np.concatenate([np.arange(f, min(f + length, n_steps)) for f in firsts])[:wanted]
+    sizes = np.full(runs, length)
+    sizes[-1] = wanted - length * (runs - 1)
+    gaps = np.zeros(runs, int)  # unpicked steps before each run; the first starts at step 0
+    if runs > 1:
+        gaps[1:] = np.diff(np.linspace(0, n_steps - wanted, runs).round().astype(int))
+    firsts = np.cumsum(gaps) + np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    index = np.concatenate([np.arange(f, f + size) for f, size in zip(firsts, sizes, strict=True)])
     starts = np.zeros(len(index), bool)
-    starts[0] = True
-    starts[1:] = np.diff(index) != 1
+    starts[np.concatenate([[0], np.cumsum(sizes)[:-1]])] = True
     return index, starts
 
 
@@ -171,9 +178,9 @@ def join(parts: list[Labelled]) -> Labelled:
 
 def _rollout(student: Any, model_step: Any, horizon: int, params, model_params, obs):
     def body(obs, _):
-        next_obs, _ = model_step(
-            model_params, obs, student.relax.relaxed(student.params_z(params, obs))
-        )
+        # The executed (hard) action, as the model sees it: the student acts with relax.hard.
+        action = student.relax.hard_vector(student.params_z(params, obs))
+        next_obs, _ = model_step(model_params, obs, action)
         return next_obs, next_obs
 
     return jax.lax.scan(body, obs, None, length=horizon)[1]

@@ -107,6 +107,34 @@ def test_resume_continues_the_same_curve_and_refuses_other_configs(tmp_path):
         a2c.train(config, env, jax.random.key(0), run_dir=tmp_path / "split", resume=True)
 
 
+class NanObsVectorEnv(ToyVectorEnv):
+    """The toy vector env, with a NaN observation from sub-env 1 at its third step."""
+
+    def step(self, actions):
+        obs, *rest = super().step(actions)
+        self._steps = getattr(self, "_steps", 0) + 1
+        if self._steps == 3:
+            obs = obs.copy()
+            obs[1, 0] = np.nan
+        return (obs, *rest)
+
+
+def test_nan_from_the_env_or_a_diverged_update_stops_training_without_writing(tmp_path):
+    env = make_toy_env("discrete", max_steps=10)
+    config = dataclasses.replace(TINY_A2C, num_envs=4, total_steps=40, log_every_steps=20)
+    with pytest.raises(ValueError, match=r"non-finite observation .* sub-env\(s\) \[1\]"):
+        a2c.train(config, NanObsVectorEnv(env, 4), jax.random.key(0), progress=False)
+
+    def nan_reward_step(key, state, action, params):
+        obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
+        return obs, state, reward * jnp.nan, terminated, truncated, info
+
+    nan_env = env._replace(step=nan_reward_step)
+    with pytest.raises(FloatingPointError, match="diverged by env step 20: the parameters"):
+        a2c.train(config, nan_env, jax.random.key(0), run_dir=tmp_path / "nan", progress=False)
+    assert not (tmp_path / "nan" / CHECKPOINT).exists()
+
+
 def test_a2c_cli_host_path_learns_cartpole_and_writes_results(tmp_path):
     argv = ["--env", "CartPole-v1", "--total-steps", "20000", "--log-every-steps", "10000",
             "--results-dir", str(tmp_path), "--run-name", "cp"]  # fmt: skip

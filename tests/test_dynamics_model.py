@@ -90,6 +90,29 @@ def test_ensemble_params_have_member_axis_and_step_averages():
     np.testing.assert_allclose(model.step(params, obs, action)[0], expected, rtol=1e-5)
 
 
+def test_normalisation_statistics_come_from_the_training_part_only(monkeypatch):
+    rng = np.random.default_rng(0)
+    n = 40
+    obs = np.linspace(0.0, 39.0, n, dtype=np.float32)[:, None].repeat(3, 1)
+    fake = data_lib.Transitions(
+        obs, rng.normal(size=(n, 2)).astype(np.float32), np.zeros(n, np.float32), obs + 1.0,
+        np.zeros(n, bool),
+    )  # fmt: skip
+    seen = {}
+
+    def recording_fit(loss, params, data, config, val_data=None, log=None):
+        seen["train"], seen["val"] = np.asarray(data.obs), np.asarray(val_data.obs)
+        return trainer.FitResult(params, [], -1, 0.0)
+
+    monkeypatch.setattr(dynamics.trainer, "fit", recording_fit)
+    model = dynamics.DynamicsModel(dynamics.DynamicsConfig((8,)), 3, 2)
+    config = trainer.TrainerConfig(validation_fraction=0.25, max_epochs=1)
+    fit = model.fit(fake, config, jax.random.key(0), log=None)
+    assert len(seen["val"]) == 10 and len(seen["train"]) == 30
+    np.testing.assert_allclose(fit.params["stats"]["obs_mean"][0], seen["train"].mean(0), rtol=1e-5)
+    assert abs(seen["train"].mean() - obs.mean()) > 0.1  # the split moved the mean
+
+
 def test_bad_data_is_rejected_with_field_name():
     model = dynamics.DynamicsModel(dynamics.DynamicsConfig((8,)), 3, 2)
     bad = data_lib.Transitions(

@@ -8,6 +8,7 @@ import sys
 import threading
 import types
 
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import matplotlib.figure
@@ -42,6 +43,23 @@ def test_load_checkpoint_refuses_other_integer_widths(tmp_path):
     io.save_checkpoint(path, {"step": np.zeros((), np.int64)}, {})
     with pytest.raises(io.CheckpointError, match=r"'/step'.*int64.*int32"):
         io.load_checkpoint(path, {"step": np.zeros((), np.int32)})
+
+
+def test_a_damaged_checkpoint_is_refused_and_an_old_format_one_still_loads(tmp_path):
+    path = tmp_path / "w.ckpt"
+    tree = {"w": np.arange(1000, dtype=np.float32)}
+    io.save_checkpoint(path, tree, {"kind": "test"})
+    data = bytearray(path.read_bytes())
+    data[-400] ^= 0x10  # one bit flipped inside the array payload
+    path.write_bytes(bytes(data))
+    with pytest.raises(io.CheckpointError, match="checksum does not match"):
+        io.load_checkpoint(path, tree)
+    # Format 1 (no checksum), as earlier versions wrote it, still loads.
+    header = json.dumps({"kind": "test"}).encode()
+    legacy = b"WPCKPT1\n" + len(header).to_bytes(8, "little") + header
+    path.write_bytes(legacy + flax.serialization.to_bytes(tree))
+    loaded, meta = io.load_checkpoint(path, tree, {"kind": "test"})
+    np.testing.assert_array_equal(loaded["w"], tree["w"])
 
 
 def test_a_training_state_round_trips_with_its_dtypes(tmp_path):

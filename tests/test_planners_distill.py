@@ -37,9 +37,53 @@ def test_segments_pick_evenly_spaced_runs_of_consecutive_steps():
     index, starts = labels.segments(10, 20, 3)
     np.testing.assert_array_equal(index, np.arange(10))
     np.testing.assert_array_equal(starts, np.arange(10) == 0)
-    index, starts = labels.segments(100, 7, 3)  # runs at 0, 48 (48.5 rounds to even), 97
-    np.testing.assert_array_equal(index, [0, 1, 2, 48, 49, 50, 97])
+    # Runs of 3, 3, 1 steps; the 93 unpicked steps split 46 / 47 (46.5 rounds to even).
+    index, starts = labels.segments(100, 7, 3)
+    np.testing.assert_array_equal(index, [0, 1, 2, 49, 50, 51, 99])
     np.testing.assert_array_equal(starts, [1, 0, 0, 1, 0, 0, 1])
+    # Two runs of 25 do not fit in 40 steps side by side: 25 + 5, distinct and increasing.
+    index, starts = labels.segments(40, 30, 25)
+    np.testing.assert_array_equal(index, [*range(25), *range(35, 40)])
+    np.testing.assert_array_equal(np.flatnonzero(starts), [0, 25])
+
+
+def test_imagined_rollouts_feed_the_model_the_executed_discrete_actions():
+    student = distill.DistilledPolicy(relax.Discrete(3), 2, (8,))
+    params = student.init(jax.random.key(3), np.random.default_rng(0).normal(size=(16, 2)))
+    table = jnp.asarray([[0.0, 1.0], [1.0, 0.0], [-1.0, -1.0]])
+
+    def moved(model_params, obs, action):  # a one-hot action moves by one row of the table
+        return obs + action @ model_params, jnp.zeros(())
+
+    start = np.array([[0.3, -0.2]], np.float32)
+    reference = np.array([[-5.0, -5.0], [5.0, 5.0]], np.float32)
+    visited = labels.imagine(student, params, moved, table, start, 3, reference)
+    expected, obs = [], jnp.asarray(start[0])
+    for _ in range(3):
+        obs = obs + table[int(student.act(params, obs))]
+        expected.append(obs)
+    np.testing.assert_allclose(visited, np.stack(expected), rtol=1e-6)
+
+
+def test_label_compiles_once_for_any_number_of_states():
+    traces = []
+
+    def counted(model_params, obs, action):
+        traces.append(1)  # runs only while jax traces
+        return _toward_goal(model_params, obs, action)
+
+    config = gbp.GBPConfig(horizon=2, n_iterations=2, n_restarts=1)
+    labeller = labels.make_labeller(config, relax.Continuous(2), counted)
+    for n in (3, 5, 8, 11):
+        obs = np.zeros((n, 2), np.float32)
+        targets = labels.label(labeller, 0.2, config, relax.Continuous(2), obs,
+                               jax.random.key(0), 8)  # fmt: skip
+        assert targets.shape == (n, 2)
+    after_first = len(traces)
+    labels.label(labeller, 0.2, config, relax.Continuous(2), np.zeros((2, 2), np.float32),
+                 jax.random.key(0), 8)  # fmt: skip
+    assert len(traces) == after_first > 0
+    assert labeller._cache_size() == 1
 
 
 def test_warm_started_labels_carry_the_optimisation_along_a_trajectory():
@@ -103,6 +147,32 @@ def test_distill_from_buffer_and_imagined_dagger_takes_no_env_steps_and_learns(l
         np.linalg.norm(actions, axis=1) * np.linalg.norm(direction, axis=1) + 1e-8
     )
     assert np.mean(cosine[far]) > 0.9
+
+
+def test_dagger_rounds_never_validate_on_examples_an_earlier_round_trained_on(monkeypatch):
+    fits = []
+    real_fit = trainer.fit
+
+    def recording_fit(loss_fn, params, data, config, **kwargs):
+        fits.append((np.asarray(data.obs), np.asarray(kwargs["val_data"].obs)))
+        return real_fit(loss_fn, params, data, config, **kwargs)
+
+    monkeypatch.setattr(distill.trainer, "fit", recording_fit)
+    buffer = np.random.default_rng(0).uniform(-1, 1, (200, 2)).astype(np.float32)
+    distill.distill(
+        distill.DistillConfig(hidden_sizes=(8,), buffer_states=200, dagger_rounds=2,
+                              imagined_starts=40, imagined_horizon=3, label_chunk=128),
+        trainer.TrainerConfig(batch_size=32, max_epochs=2, validation_fraction=0.2),
+        None, relax.Continuous(2), gbp.GBPConfig(horizon=2, n_iterations=3, n_restarts=1),
+        _toward_goal, 0.2, jax.random.key(0), log=None, buffer_obs=buffer,
+    )  # fmt: skip
+    assert len(fits) == 3
+    trained_so_far = set()
+    for train_obs, val_obs in fits:
+        trained_so_far |= {tuple(row) for row in train_obs}
+        assert not {tuple(row) for row in val_obs} & trained_so_far
+        assert len(val_obs) >= 40  # a fifth of the 200 buffer states, plus each round's share
+    assert len(fits[2][1]) > len(fits[0][1])
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,23 @@ def test_bad_input_errors():
     nan_data = {"x": data["x"], "y": np.full_like(data["y"], np.nan)}
     with pytest.raises(FloatingPointError, match="epoch 0"):
         fit(mse_loss, init_params(), nan_data, TrainerConfig(max_epochs=2), log=None)
+    nan_val = make_data(n=16, seed=3)
+    nan_val["y"][3] = np.nan  # NaN never compares lower, so it used to stop early silently
+    with pytest.raises(FloatingPointError, match="validation loss is nan at epoch 0.*val_data"):
+        fit(mse_loss, init_params(), data, TrainerConfig(max_epochs=5), val_data=nan_val,
+            log=None)  # fmt: skip
+
+
+def test_weight_decay_leaves_normalisation_statistics_alone():
+    def scaled_loss(params, batch, key):
+        stats = jax.lax.stop_gradient(params["stats"])
+        return mse_loss(params["net"], {**batch, "x": batch["x"] / stats["scale"]}, key)
+
+    params = {"net": init_params(), "stats": {"scale": jnp.full((3,), 2.0)}}
+    config = TrainerConfig(learning_rate=0.05, max_epochs=3, weight_decay=0.5, patience=3)
+    result = fit(scaled_loss, params, make_data(), config, log=None)
+    np.testing.assert_array_equal(result.params["stats"]["scale"], 2.0)
+    assert float(jnp.abs(result.params["net"]["w"]).sum()) > 0.1  # the weights did train
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])

@@ -207,8 +207,17 @@ class DynamicsModel:
         params: dict[str, Any] | None = None,
         log: Any = print,
     ) -> trainer.FitResult:
-        """Trains with the shared trainer; ``params`` continues a previous model and its stats."""
+        """Trains with the shared trainer; ``params`` continues a previous model and its stats.
+
+        Without ``val_data``, ``trainer_config.validation_fraction`` of ``data`` is held out
+        (as :func:`world_models.trainer.fit` would) before fresh params take the normalisation
+        statistics of the rest, so nothing about the validation set leaks into the model.
+        """
         self.check(data)
+        if val_data is None:  # split here, so the statistics come from the training part only
+            data, val_data = trainer.split_validation(
+                data, trainer_config.validation_fraction, trainer_config.seed
+            )
         if params is None:
             params = self.init(key, data)
         data = Transitions(*(jnp.asarray(x) for x in data))

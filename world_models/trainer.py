@@ -81,7 +81,9 @@ class TrainerConfig:
     validation_fraction: float = 0.1
     """Share of ``data`` held out for validation when ``val_data`` is None (0 = use train loss)."""
     weight_decay: float = 0.0
-    """Decoupled weight decay; AdamW when > 0, Adam otherwise."""
+    """Decoupled weight decay; AdamW when > 0, Adam otherwise. It decays every parameter except
+    those under a ``"stats"`` key: the normalisation statistics models keep in their params,
+    which no gradient trains (see :func:`decay_mask`)."""
     max_grad_norm: float | None = 1.0
     """Global gradient-norm clip; None disables clipping."""
     seed: int = 0
@@ -151,12 +153,26 @@ def make_optimizer(
             config.max_epochs * steps_per_epoch,
         )
     if config.weight_decay > 0:
-        opt = optax.adamw(rate, weight_decay=config.weight_decay)
+        opt = optax.adamw(rate, weight_decay=config.weight_decay, mask=decay_mask)
     else:
         opt = optax.adam(rate)
     if config.max_grad_norm is not None:
         opt = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt)
     return opt
+
+
+def decay_mask(params: Any) -> Any:
+    """True for the leaves weight decay may shrink: all but those under a ``"stats"`` key.
+
+    Models keep fixed normalisation statistics in their params (``params["stats"]``, read
+    through ``stop_gradient``); Adam leaves them alone (zero gradients), decoupled decay would not.
+    """
+
+    def trained(path: tuple, leaf: Any) -> bool:
+        del leaf
+        return not any(getattr(entry, "key", None) == "stats" for entry in path)
+
+    return jax.tree_util.tree_map_with_path(trained, params)
 
 
 class _Progress(NamedTuple):
@@ -267,7 +283,7 @@ def fit(
 
     Raises:
         ValueError: malformed data, or ``resume`` without ``checkpoint_path``.
-        FloatingPointError: the training loss became NaN or infinite.
+        FloatingPointError: the training or validation loss became NaN or infinite.
         experiments.io.CheckpointError: a checkpoint that does not fit this run.
     """
     if resume and checkpoint_path is None:
@@ -303,6 +319,11 @@ def fit(
                 "lower learning_rate or check the data for NaN"
             )
         val_logs = evaluator(state.params, val_data, eval_key) if val_data is not None else {}
+        if not math.isfinite(val_logs.get("loss", 0.0)):
+            raise FloatingPointError(
+                f"validation loss is {val_logs['loss']} at epoch {progress.epoch} while the "
+                "training loss is finite; check val_data for NaN or inf"
+            )
         record = _epoch_record(progress.epoch, train_logs, val_logs, time.perf_counter() - start)
         progress, improved = _advanced(progress, record)
         if improved:

@@ -61,6 +61,27 @@ def _final_obs(info: dict, next_obs: np.ndarray, same_step: bool) -> np.ndarray:
     return final
 
 
+def check_env_output(obs: np.ndarray, reward: np.ndarray) -> None:
+    """Refuses non-finite observations or rewards from a vector env, before they reach a loss.
+
+    Args:
+        obs: (B, *obs_shape) observations of one vector step.
+        reward: (B,) rewards of the same step.
+
+    Raises:
+        ValueError: naming the sub-envs that returned NaN or infinite values.
+    """
+    for name, values in (("observation", obs), ("reward", reward)):
+        if values.dtype.kind != "f":
+            continue
+        bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"env: the vector env returned a non-finite {name} (NaN or inf) from sub-env(s) "
+                f"{np.flatnonzero(bad).tolist()}; training on it would make the parameters NaN"
+            )
+
+
 def host_step(
     vec_env: gym.vector.VectorEnv,
     act_fn: Callable,
@@ -79,6 +100,7 @@ def host_step(
     next_obs, reward, terminated, truncated, info = vec_env.step(env_action)
     next_obs = np.asarray(next_obs)
     reward = np.asarray(reward, np.float32)
+    check_env_output(next_obs, reward)
     terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
     valid = ~carry.needs_reset
     done = terminated | truncated | carry.needs_reset

@@ -195,6 +195,30 @@ def summarise(metrics: Mapping[str, jax.Array]) -> dict[str, float]:
     return row
 
 
+def check_finite(params: Any, row: Mapping[str, float], run_dir: Path | None) -> None:
+    """Stops a diverged run before its NaN parameters are written over the last checkpoint.
+
+    Args:
+        params: network parameters after a chunk of updates.
+        row: the chunk's metric row (``mean_return`` may be NaN: no episode ended).
+        run_dir: the results folder, named in the error.
+
+    Raises:
+        FloatingPointError: a parameter or a loss is NaN or infinite.
+    """
+    bad_losses = [k for k, v in row.items() if k != "mean_return" and not math.isfinite(v)]
+    bad_params = not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(params))
+    if not (bad_losses or bad_params):
+        return
+    what = "the parameters" if bad_params else "the losses"
+    kept = f"; {run_dir / results.CHECKPOINT} still holds the last finite state" if run_dir else ""
+    raise FloatingPointError(
+        f"training diverged by env step {int(row['env_steps'])}: {what} became NaN or infinite "
+        f"(non-finite metrics: {bad_losses or 'none'}). Check the env's observations and rewards "
+        f"for NaN or inf, or lower the learning rate{kept}"
+    )
+
+
 def train(
     algorithm: Algorithm,
     config: Any,
@@ -220,6 +244,8 @@ def train(
         extra_config: more entries for ``config.json`` (e.g. env id and seed).
 
     Raises:
+        FloatingPointError: the parameters or losses became NaN or infinite (nothing is written
+            over the last checkpoint).
         experiments.io.CheckpointError: resuming from a missing checkpoint, or one written with
             another config or algorithm.
         experiments.io.RunFolderError: ``run_dir`` holds a run's checkpoint and ``resume`` is
@@ -246,6 +272,7 @@ def train(
         done_updates += chunk
         row = {"env_steps": int(state.env_steps), "wall_time": time.perf_counter() - start}
         row.update(summarise(metrics))
+        check_finite(state.params, row, run_log.run_dir)
         run_log.append(row, path.checkpoint_tree(state), state.params)
         bar.update(row)
     bar.close()
