@@ -8,6 +8,7 @@ processes forked after the parent used JAX stay safe.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -17,6 +18,95 @@ import numpy as np
 
 from envs import host_random
 from envs.pygame_window import OwnsRenderer
+
+
+def check_seed(seed: Any) -> int | None:
+    """A reset seed as a Python int (or None), shared by the single and the vector envs.
+
+    Any integer >= 0 is a seed, a NumPy integer included, as for Gymnasium's ``np_random``
+    (which takes Python ints of any size). The start state depends on the seed's low 32 bits only
+    (``host_random.prng_key``, the same as ``jax.random.PRNGKey`` with JAX's default 32-bit ints),
+    in the single and the vector env alike.
+
+    Raises:
+        ValueError: a seed that is not an integer (a bool, a float, a string) or is negative.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def state_error(name: str, expected: str, value: Any) -> ValueError:
+    """The error for a field of a user-given ``options["state"]`` that is not ``expected``."""
+    return ValueError(f"options['state'].{name} must be {expected}, got {value!r}")
+
+
+StateRule = tuple[str, Callable[[np.ndarray], Any]]
+"""A state field's valid range as an error message states it ("> 0 [m]"), and its check."""
+
+
+def state_fields(
+    state: Any,
+    state_class: type,
+    shapes: Mapping[str, tuple[tuple[int, ...], Any]],
+    rules: Mapping[str, StateRule],
+) -> dict[str, np.ndarray]:
+    """A user-given state's fields as NumPy arrays of their shapes and dtypes, checked.
+
+    Every field must have its shape and hold finite numbers (after the cast to its dtype, so a
+    float64 beyond float32's range is refused too); an integer field must hold integer values
+    (1.7 is refused, never truncated to 1; -2 never wraps around in a uint32); and a field with
+    a rule must pass it, checked on the cast values that the env will observe.
+
+    Args:
+        state: an instance of ``state_class`` or a dict of its fields.
+        state_class: the task's state dataclass.
+        shapes: field name -> (shape, dtype), e.g. ``{"time": ((), np.int32)}``.
+        rules: field name -> :data:`StateRule`, the task's valid ranges.
+
+    Returns:
+        field name -> array of that shape and dtype.
+
+    Raises:
+        ValueError: naming the first missing, misshapen, non-numeric, non-finite, non-integer
+            or out-of-range field, and what was expected.
+    """
+    if isinstance(state, state_class):
+        fields = {name: getattr(state, name) for name in shapes}
+    elif isinstance(state, dict):
+        missing = set(shapes) - set(state)
+        if missing:
+            raise ValueError(f"options['state'] is missing fields {sorted(missing)}")
+        fields = state
+    else:
+        raise ValueError(
+            f"options['state'] must be a {state_class.__name__} or a dict of its fields, "
+            f"got {type(state)}"
+        )
+    out = {}
+    for name, (shape, dtype) in shapes.items():
+        value = np.asarray(fields[name])
+        if value.shape != shape:
+            raise ValueError(f"options['state'].{name} must have shape {shape}, got {value.shape}")
+        if value.dtype.kind not in "iuf":
+            raise state_error(name, f"numbers ({np.dtype(dtype)})", value)
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise ValueError(f"options['state'].{name} contains NaN or inf: {value}")
+        expected, ok = rules.get(name, (f"within the range of {np.dtype(dtype)}", None))
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            if not np.all((value == np.round(value)) & (value >= info.min) & (value <= info.max)):
+                raise state_error(name, f"integer-valued, {expected}", value)
+        with np.errstate(over="ignore"):  # a float64 beyond float32's range: refused below
+            cast = value.astype(dtype)
+        if not np.all(np.isfinite(cast)):
+            raise state_error(name, f"within the range of {np.dtype(dtype)}", value)
+        if ok is not None and not np.all(ok(cast)):
+            raise state_error(name, expected, value)
+        out[name] = cast
+    return out
 
 
 class CoreEnv(OwnsRenderer, gym.Env):
@@ -56,6 +146,16 @@ class CoreEnv(OwnsRenderer, gym.Env):
         self._state: Any = None
         self._return = 0.0
         self._renderer: Any = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Seeds ``np_random``; a NumPy integer seed counts as its value (:func:`check_seed`).
+
+        Raises:
+            ValueError: a seed that is not an integer >= 0.
+        """
+        return super().reset(seed=check_seed(seed), options=options)
 
     def _next_reset_key(self, seed: int | None) -> np.ndarray:
         """The raw threefry key of this reset, (2,) uint32: the JAX vector env's for env ``seed``.

@@ -16,7 +16,14 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs import host_random
+from envs.core_env import check_seed
 from envs.jax_env import JaxEnv
+
+
+def _is_list(seed: Any) -> bool:
+    """Whether ``reset``'s seed is a list (tuple, 1-D array) of per-env seeds."""
+    return isinstance(seed, (list, tuple)) or (isinstance(seed, np.ndarray) and seed.ndim == 1)
 
 
 def _where(mask: jax.Array, a: Any, b: Any) -> Any:
@@ -60,14 +67,35 @@ _jit_reset = jax.jit(_batched_reset, static_argnums=0)
 _jit_step = jax.jit(_batched_step, static_argnums=(0, 1))
 
 
+def _vector_infos(info: dict[str, jax.Array], stepped: np.ndarray) -> dict[str, np.ndarray]:
+    """Gymnasium's vector infos: each key's (N,) values and ``_key``, (N,) bool: who has it.
+
+    An env that autoresets this step has no step info (a Gymnasium single env's ``reset`` returns
+    ``{}``), so its mask is False and its value the zero filler; a key no env has is left out, as
+    ``SyncVectorEnv`` does.
+
+    Args:
+        info: the batched step info, each value (N,).
+        stepped: (N,) bool, False for the envs that autoreset this step.
+    """
+    if not stepped.any():
+        return {}
+    infos = {}
+    for key, value in info.items():
+        infos[key] = np.asarray(value)
+        infos[f"_{key}"] = stepped.copy()
+    return infos
+
+
 class JaxVectorEnv(VectorEnv):
     """``num_envs`` copies of a task with a JAX core, stepped in one jitted call.
 
     Autoreset is Gymnasium's next-step mode: the step after an episode ends resets that env (its
-    action is ignored, reward 0, flags False). Seeds: ``reset(seed=s)`` seeds env i with
-    ``s + i``, so env i replays the task's single env reset with seed ``s + i``. Time limit:
-    ``max_episode_steps`` (as registered), shortened by a ``max_steps`` given explicitly (or a
-    ``params`` object's), the step where ``gymnasium.make`` truncates the single env.
+    action is ignored, reward 0, flags False, no info: its ``_key`` masks are False, as in
+    ``SyncVectorEnv``). Seeds: ``reset(seed=s)`` seeds env i with ``s + i``, so env i replays
+    the task's single env reset with seed ``s + i``. Time limit: ``max_episode_steps`` (as
+    registered), shortened by a ``max_steps`` given explicitly (or a ``params`` object's), the
+    step where ``gymnasium.make`` truncates the single env.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -130,26 +158,50 @@ class JaxVectorEnv(VectorEnv):
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Resets every env; ``seed`` is an int (env i gets seed + i) or a list of N ints."""
+        """Resets every env; ``seed`` is an int (env i gets seed + i) or a list of N ints.
+
+        Seeds are integers >= 0 (NumPy integers too), as in the single env, which replays env i
+        (``envs.core_env.check_seed``): keys are ``host_random.prng_key``, JAX's
+        ``PRNGKey`` of the seed's low 32 bits, for seeds of any size.
+
+        Raises:
+            ValueError: options given, a seed that is not an integer >= 0, or a list of seeds
+                whose length is not N.
+        """
         if options:
             raise ValueError(f"{type(self).__name__}.reset takes no options, got {sorted(options)}")
-        super().reset(seed=seed if isinstance(seed, (int, type(None))) else None)
-        if seed is None and self._keys is None:
-            seed = int(self.np_random.integers(2**31 - self.num_envs))
-        if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed list must have {self.num_envs} entries, got {len(seeds)}")
-            self._keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+        seeds = self._seeds(seed)
+        # np_random (unused by the envs, but part of the Gymnasium API) takes an int seed only.
+        super().reset(seed=None if seeds is None or _is_list(seed) else seeds[0])
+        if seeds is None and self._keys is None:
+            first = int(self.np_random.integers(2**31 - self.num_envs))
+            seeds = [first + i for i in range(self.num_envs)]
+        if seeds is not None:
+            self._keys = jnp.asarray(np.stack([host_random.prng_key(s) for s in seeds]))
         self._keys, obs, self._states = _jit_reset(self._env.reset, self._keys, self.params)
         self._needs_reset = jnp.zeros(self.num_envs, bool)
         return np.asarray(obs), {}
+
+    def _seeds(self, seed: Any) -> list[int] | None:
+        """The N per-env seeds of ``reset(seed=...)``, None for none (see :meth:`reset`)."""
+        if seed is None:
+            return None
+        if not _is_list(seed):
+            first = check_seed(seed)
+            return [first + i for i in range(self.num_envs)]
+        if len(seed) != self.num_envs:
+            raise ValueError(f"seed list must have {self.num_envs} entries, got {len(seed)}")
+        seeds = [check_seed(s) for s in seed]
+        if None in seeds:
+            raise ValueError(f"seed list entries must be integers >= 0, got {list(seed)!r}")
+        return seeds
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Steps all envs with a batch of N actions (see the single env for their meaning)."""
         if self._states is None:
             raise RuntimeError("call reset() before step()")
         actions = self._check_action(actions, self.params, self.num_envs)
+        stepped = ~np.asarray(self._needs_reset)
         (
             self._keys,
             obs,
@@ -168,14 +220,12 @@ class JaxVectorEnv(VectorEnv):
             self._needs_reset,
             self.params,
         )
-        infos = {k: np.asarray(v) for k, v in info.items()}
-        infos.update({f"_{k}": np.ones(self.num_envs, bool) for k in info})
         return (
             np.asarray(obs),
             np.asarray(rewards, dtype=np.float64),
             np.asarray(terminated),
             np.asarray(truncated),
-            infos,
+            _vector_infos(info, stepped),
         )
 
     def get_state(self) -> Any:

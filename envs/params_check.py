@@ -1,11 +1,16 @@
-"""Range checks of environment parameter dataclasses, shared by the JAX envs' ``check_params``."""
+"""Range checks of environment parameter dataclasses, shared by every env's ``check_params``.
+
+JAX is not imported here: the pymunk envs use these checks too, and their dataset workers must
+start without it (``tests/test_towers_dataset.py``). A value can only hold a tracer once JAX is
+loaded, so :func:`is_traced` looks it up in ``sys.modules``.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import jax
 import numpy as np
 
 Rule = tuple[str, Callable[[np.ndarray], np.ndarray]]
@@ -15,6 +20,14 @@ Rule = tuple[str, Callable[[np.ndarray], np.ndarray]]
 def ordered(low_ok: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     """The check of a (low, high) range: ``low_ok(low)`` and ``low <= high``."""
     return lambda pair: low_ok(pair[..., 0]) & (pair[..., 0] <= pair[..., 1])
+
+
+def is_traced(value: Any) -> bool:
+    """Whether any leaf of the pytree ``value`` is a JAX tracer (False while JAX is not loaded)."""
+    jax = sys.modules.get("jax")
+    if jax is None:
+        return False
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value))
 
 
 def field_error(params: Any, name: str, allowed: str) -> ValueError:
@@ -57,7 +70,7 @@ def check_fields(
             raise field_error(params, name, "an int >= 1")
     for name, (rule, ok) in float_rules.items():
         value = getattr(params, name)
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value)):
+        if is_traced(value):
             continue
         is_range = name.endswith("_range")
         allowed = (

@@ -1,7 +1,9 @@
-"""Bad input to the spaceship and poke envs is rejected with errors that name it.
+"""Bad input to the spaceship, driving and poke envs is rejected with errors that name it.
 
 Spaceship: one action validator shared by the single and vector envs, range-checked params, and
-the ``max_steps`` time limit honoured alike by both envs. Poke: ``reset(options={"goal": ...})``.
+the ``max_steps`` time limit honoured alike by both envs. Driving: params that contradict each
+other, impossible ``reset(options={"state": ...})`` values, and lane offsets inside their bounds.
+Poke: ``reset(options={"goal": ...})``.
 """
 
 import dataclasses

@@ -1,3 +1,4 @@
+import dataclasses
 import pickle
 
 import gymnasium as gym
@@ -164,3 +165,136 @@ def test_image_shows_the_objects_where_they_are():
     rows, cols = np.nonzero(changed)
     # x = 0.2 m -> column (0.2 + 0.4) * 40 = 24; y = 0.2 m -> row (0.4 - 0.2) * 40 = 8
     assert abs(cols.mean() - 24) < 1 and abs(rows.mean() - 8) < 1
+
+
+def bad_state(**fields):
+    """One box at the origin (valid), with ``fields`` replaced."""
+    return single_box()._replace(**{k: np.asarray(v) for k, v in fields.items()})
+
+
+FOUR = {"kind": [0, 1, 2, 0], "half_size": np.full((4, 2), 0.05)}
+FOUR.update(
+    pose=[[0, 0, 0], [0.2, 0.2, 0], [-0.2, -0.2, 0], [0.2, -0.2, 0]], velocity=np.zeros((4, 3))
+)
+
+
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        (FOUR, "kind"),  # more objects than max_objects: was half-applied
+        (
+            {
+                "kind": np.zeros(0, int),
+                "half_size": np.zeros((0, 2)),
+                "pose": np.zeros((0, 3)),
+                "velocity": np.zeros((0, 3)),
+            },
+            "kind",
+        ),  # no object: was IndexError, empty state
+        ({"kind": [7]}, "kind"),  # was accepted
+        ({"kind": [0.5]}, "kind"),
+        ({"half_size": [[0.0, 0.0]]}, "half_size"),  # was a Chipmunk abort (exit 134)
+        ({"half_size": [[-0.05, -0.05]]}, "half_size"),  # was a Chipmunk abort
+        ({"half_size": [[np.nan, np.nan]]}, "half_size"),  # was a Chipmunk abort
+        ({"half_size": [[0.5, 0.5]]}, "half_size"),  # was accepted, larger than the table allows
+        ({"kind": [physics.DISK], "half_size": [[0.05, 0.06]]}, "half_size"),
+        ({"half_size": np.full((2, 2), 0.05)}, "half_size"),
+        ({"pose": [[5.0, 0.0, 0.0]]}, "pose"),  # was accepted, 5 m off the table
+        ({"pose": [[0.0, np.inf, 0.0]]}, "pose"),
+        ({"velocity": [[0.0, 0.0, np.nan]]}, "velocity"),
+        ({"velocity": np.zeros(3)}, "velocity"),
+    ],
+)
+def test_rejected_state_names_the_field_and_leaves_the_env_unchanged(fields, field):
+    env = PokeEnv(params=PARAMS, obs_mode="state", task="goal")
+    env.reset(seed=4)
+    before = pickle.loads(pickle.dumps(env))
+    with pytest.raises(ValueError, match=rf"options\['state'\]\.{field}: expected"):
+        env.reset(seed=9, options={"state": bad_state(**fields)})
+    assert env.np_random.bit_generator.state == before.np_random.bit_generator.state
+    np.testing.assert_array_equal(env.goal, before.goal)
+    for a, b in zip(env.get_state(), before.get_state(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    action = np.array([-0.3, 0.0, 0.0, 0.3], np.float32)
+    x, y = env.step(action), before.step(action)
+    np.testing.assert_array_equal(x[0]["objects"], y[0]["objects"])
+    assert x[1] == y[1]
+
+
+def test_state_and_options_of_the_wrong_type_raise_clearly():
+    env = PokeEnv(params=PARAMS)
+    as_tuple = tuple(single_box())
+    with pytest.raises(TypeError, match=r"options\['state'\]: expected a PokeState"):
+        env.reset(options={"state": as_tuple})
+    with pytest.raises(ValueError, match=r"options\['state'\]\.kind: expected numbers"):
+        env.reset(options={"state": bad_state(kind=["box"])})
+    with pytest.raises(TypeError, match="options: expected a dict"):
+        env.reset(options=[("state", single_box())])
+    with pytest.raises(TypeError, match="params: expected a PokeParams"):
+        PokeEnv(params={"gravity": 9.81})
+    assert env.state is None
+    with pytest.raises(RuntimeError, match="reset"):
+        env.get_state()
+
+
+def test_info_state_get_state_and_goal_are_copies():
+    env = PokeEnv(params=PARAMS, obs_mode="state", task="goal")
+    goal = np.array([0.1, 0.1])
+    _, info = env.reset(seed=0, options={"state": single_box(), "goal": goal})
+    for _ in range(2):
+        expected = physics.copy_state(env.state)
+        for state in (info["state"], env.get_state()):
+            state.pose[:] = 0.3
+            state.kind[:] = 2
+        goal[:] = 0.0
+        np.testing.assert_array_equal(env.goal, [0.1, 0.1])
+        for a, b in zip(env.get_state(), expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+        info = env.step(np.array([-0.2, 0.0, 0.0, 0.2], np.float32))[4]
+
+
+def test_reset_to_get_state_and_goal_reproduces_the_future():
+    env = PokeEnv(params=PARAMS, task="goal")
+    env.reset(seed=11)
+    env.step(np.array([0.0, 0.0, 0.3, 0.2], np.float32))
+    copy = PokeEnv(params=PARAMS, task="goal")
+    copy.reset(seed=99, options={"state": env.get_state(), "goal": env.goal})
+    for action in ([0.1, -0.1, 1.0, 0.3], [-0.2, 0.1, -2.0, 0.25]):
+        a = env.step(np.array(action, np.float32))
+        b = copy.step(np.array(action, np.float32))
+        for key in a[0]:
+            np.testing.assert_array_equal(a[0][key], b[0][key])
+        assert a[1:4] == b[1:4] and a[4]["distance"] == b[4]["distance"]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("table_friction", -0.1),  # was a Chipmunk abort (negative joint force)
+        ("gravity", -9.81),  # was a Chipmunk abort
+        ("contact_friction", -0.5),  # was a Chipmunk abort
+        ("object_density", 0.0),  # was a bare pymunk AssertionError
+        ("finger_radius", -0.01),  # was accepted
+        ("elasticity", 1.5),
+        ("time_step", 0.0),
+        ("settle_time", -1.0),
+        ("finger_speed", np.nan),
+        ("goal_distance_range", (0.2, 0.1)),
+        ("object_half_size_range", (0.0, 0.05)),
+        ("object_half_size_range", (0.04, 0.3)),
+        ("min_objects", 4),
+        ("max_objects", 0),
+        ("image_size", 4),
+        ("placement_attempts", 0),
+    ],
+)
+def test_params_out_of_range_name_the_field_and_value(field, value):
+    with pytest.raises(ValueError, match=rf"PokeParams\.{field}=.* out of range: expected"):
+        PokeParams(**{field: value})
+
+
+def test_params_at_their_limits_are_accepted():
+    params = PokeParams(gravity=0.0, table_friction=0.0, elasticity=1.0, settle_time=0.0)
+    env = PokeEnv(params=dataclasses.replace(params, image_size=16), obs_mode="state")
+    env.reset(seed=0)
+    env.step(np.array([0.0, 0.0, 0.0, 0.1], np.float32))

@@ -178,6 +178,51 @@ def test_state_option_round_trip_and_validation():
         env.reset(options={"state": {"position": np.zeros(2)}})
 
 
+@pytest.fixture(scope="module")
+def state_env():
+    env = gym.make(ID).unwrapped
+    env.reset(seed=4)
+    return env, env.get_state()
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("planet_radius", -1.0, r"planet_radius must be > 0 \[m\]"),
+        ("planet_radius", 0.0, r"planet_radius must be > 0"),
+        ("surface_gravity", -3.0, r"surface_gravity must be >= 0 \[m/s\^2\]"),
+        ("target_index", 1.7, r"target_index must be integer-valued, in \[0, 3\]"),
+        ("target_index", 4, r"target_index must be in \[0, 3\]"),
+        ("target_index", -1, r"target_index must be in \[0, 3\]"),
+        ("time", -5, r"time must be >= 0"),
+        ("time", 2.5, r"time must be integer-valued"),
+        ("time", 2**40, r"time must be integer-valued"),  # would wrap in int32
+        ("thrust", [0.9, 0.9], r"thrust must be a command of norm <= 1"),
+        ("position", [1e39, 0.0], r"position must be within the range of float32"),
+        ("velocity", [True, False], r"velocity must be numbers"),
+    ],
+)
+def test_state_option_rejects_impossible_values(state_env, field, value, match):
+    env, state = state_env
+    with pytest.raises(ValueError, match=r"options\['state'\]\." + match):
+        env.reset(options={"state": state.replace(**{field: np.asarray(value)})})
+
+
+def test_state_option_accepts_the_edges_of_the_valid_ranges(state_env):
+    env, state = state_env
+    edge = state.replace(
+        surface_gravity=np.float32(0.0),
+        target_index=np.float64(3.0),  # an integer value in a float: all targets visited
+        time=np.int64(7),
+        thrust=np.array([np.cos(0.3), np.sin(0.3)], np.float32),
+    )
+    obs, _ = env.reset(options={"state": edge})
+    assert env.observation_space.contains(obs) and obs[12] == 0.0
+    restored = env.get_state()
+    assert restored.target_index.dtype == np.int32 and restored.target_index == 3
+    assert restored.time.dtype == np.int32 and restored.time == 7
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),

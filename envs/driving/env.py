@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.core_env import CoreEnv
+from envs.core_env import CoreEnv, state_fields
 from envs.driving import core, pixels, spaces
 from envs.driving.params import ACTION_MODES, OBS_MODES, DrivingParams, check_params
 from envs.driving.spaces import check_action
@@ -28,37 +28,32 @@ def make_params(
 def check_state(state: Any, params: DrivingParams) -> core.DrivingState:
     """Validates a user-given state (a DrivingState or a dict of its fields).
 
+    Besides shapes and finite values (``envs.core_env.state_fields``), the fields must be
+    physically possible and inside the observation space: an ego speed in [0, max_speed], other
+    cars' speeds >= 0 and desired speeds > 0 (IDM divides by them), lanes that are integers in
+    [0, num_lanes), a key of integers in [0, 2**32) and a time step count that is an integer >= 0.
+
     Returns:
         The state as a DrivingState with NumPy leaves of the documented dtypes.
 
     Raises:
-        ValueError: naming the first missing, misshapen or non-finite field, or a lane out of
-            range.
+        ValueError: naming the first missing, misshapen, non-finite or out-of-range field and
+            the valid range.
     """
-    shapes = core.state_shapes(params)
-    if isinstance(state, core.DrivingState):
-        fields = {name: getattr(state, name) for name in shapes}
-    elif isinstance(state, dict):
-        missing = set(shapes) - set(state)
-        if missing:
-            raise ValueError(f"options['state'] is missing fields {sorted(missing)}")
-        fields = state
-    else:
-        raise ValueError(
-            f"options['state'] must be a DrivingState or a dict of its fields, got {type(state)}"
-        )
-    out = {}
-    for name, (shape, dtype) in shapes.items():
-        value = np.asarray(fields[name])
-        if value.shape != shape:
-            raise ValueError(f"options['state'].{name} must have shape {shape}, got {value.shape}")
-        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-            raise ValueError(f"options['state'].{name} contains NaN or inf: {value}")
-        out[name] = value.astype(dtype)
-    lanes = out["car_lane"]
-    if np.any((lanes < 0) | (lanes >= params.num_lanes)):
-        raise ValueError(f"options['state'].car_lane must be in [0, {params.num_lanes}): {lanes}")
-    return core.DrivingState(**out)
+    lanes = params.num_lanes
+    rules = {
+        "ego_speed": (
+            f"in [0, {params.max_speed}] (max_speed) [m/s]",
+            lambda x: (x >= 0) & (x <= np.float32(params.max_speed)),
+        ),
+        "car_speed": (">= 0 [m/s]", lambda x: x >= 0),
+        "car_desired_speed": ("> 0 [m/s]", lambda x: x > 0),
+        "car_lane": (f"in [0, {lanes}) (num_lanes)", lambda x: (x >= 0) & (x < lanes)),
+        "key": ("in [0, 2**32) (a raw uint32 threefry key)", lambda x: x >= 0),
+        "time": (">= 0 [steps]", lambda x: x >= 0),
+    }
+    fields = state_fields(state, core.DrivingState, core.state_shapes(params), rules)
+    return core.DrivingState(**fields)
 
 
 class DrivingEnv(CoreEnv):
@@ -109,7 +104,8 @@ class DrivingEnv(CoreEnv):
     ## Starting State
     The ego car at x = 0 in the centre of a random lane at 20-28 m/s; the other cars spread over
     the window at their desired speeds (20-30 m/s), none in the ego's lane within 24 m of it.
-    ``reset(options={"state": s})`` starts from any state (``get_state()`` returns one).
+    ``reset(options={"state": s})`` starts from any valid state (``get_state()`` returns one;
+    ``check_state`` lists the ranges).
 
     ## Episode End
     Terminated: a crash (the ego car's bounding box overlaps a car) or any part of the ego car off
@@ -119,7 +115,8 @@ class DrivingEnv(CoreEnv):
     ## Arguments
     ``gymnasium.make("worldplan/Driving-v0", action_mode="continuous", obs_mode="state",
     render_mode=None, params=None, **param_overrides)``; overrides are DrivingParams fields,
-    range-checked (ValueError naming the field).
+    range-checked and checked against each other (ValueError naming the field): the start
+    speeds within ``max_speed``, the cars within a lane, ``num_cars`` placeable in the window.
 
     ## Version History
     - v0: initial release.

@@ -7,6 +7,7 @@ Positions in metres [m], speeds [m/s], accelerations [m/s^2], angles [rad], time
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 from flax import struct
 
@@ -170,6 +171,8 @@ _FLOAT_RULES: dict[str, Rule] = {
 def check_params(params: DrivingParams) -> DrivingParams:
     """Range-checks every field of ``params`` (``envs.params_check``) and returns it unchanged.
 
+    Then the fields that must agree with each other (:func:`_check_consistent`).
+
     Raises:
         ValueError: naming the first field out of range, its value and the allowed range.
     """
@@ -178,4 +181,45 @@ def check_params(params: DrivingParams) -> DrivingParams:
         raise field_error(params, "num_lanes", "an int >= 2 (the ego car starts clear of traffic)")
     if params.obs_cars > params.num_cars:
         raise field_error(params, "obs_cars", f"an int <= num_cars ({params.num_cars})")
+    _check_consistent(params)
     return params
+
+
+def _concrete(params: DrivingParams, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """The named leaves as float64 arrays, or None when any is traced (checked outside jit)."""
+    values = [getattr(params, name) for name in names]
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(values)):
+        return None
+    return {name: np.asarray(value, np.float64) for name, value in zip(names, values, strict=True)}
+
+
+def _check_consistent(params: DrivingParams) -> None:
+    """Checks the fields that bound each other; array leaves element by element.
+
+    - ``ego_speed_range`` high <= ``max_speed``: the start speed is observed in [0, max_speed].
+    - ``car_width`` <= ``lane_width``: the ego car starts on the road, clear of cars alongside.
+    - ``num_cars`` fits the window: ``core.initial_state`` puts one car per slot of
+      ``(view_behind + view_ahead) / num_cars`` metres and keeps neighbouring slots' cars
+      ``idm_min_gap`` apart bumper to bumper, which needs slots of ``car_length + idm_min_gap``;
+      shorter ones start cars too close for IDM, then overlapping.
+    """
+    names = ("max_speed", "ego_speed_range", "car_width", "lane_width")
+    names += ("view_behind", "view_ahead", "car_length", "idm_min_gap")
+    x = _concrete(params, names)
+    if x is None:
+        return
+    if not np.all(x["ego_speed_range"][..., 1] <= x["max_speed"]):
+        allowed = f"high <= max_speed ({params.max_speed!r}), the observed speed's bound"
+        raise field_error(params, "ego_speed_range", allowed)
+    if not np.all(x["car_width"] <= x["lane_width"]):
+        raise field_error(params, "car_width", f"<= lane_width ({params.lane_width!r})")
+    window = x["view_behind"] + x["view_ahead"]
+    slot = x["car_length"] + x["idm_min_gap"]
+    if not np.all(params.num_cars * slot <= window):
+        capacity = np.min(window / slot)
+        allowed = (
+            f"at most (view_behind + view_ahead) / (car_length + idm_min_gap) = "
+            f"({params.view_behind!r} + {params.view_ahead!r}) / ({params.car_length!r} + "
+            f"{params.idm_min_gap!r}) = {capacity:.4g}, one car per start slot"
+        )
+        raise field_error(params, "num_cars", allowed)

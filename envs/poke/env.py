@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -79,8 +80,14 @@ class PokeEnv(OwnsRenderer, gym.Env):
     Object count uniform in [min_objects, max_objects] (or ``num_objects``), kinds uniform, half
     extents uniform in [0.04, 0.07] m, positions uniform without overlap, angles uniform, at rest.
     The goal lies 0.06-0.2 m from object 0 in a uniform direction, inside the table.
-    ``reset(options={"state": PokeState, "goal": (2,)})`` starts from a given state instead; a
-    goal must be two finite coordinates on the table, else ValueError.
+    ``reset(options={"state": PokeState, "goal": (2,)})`` starts from a given state instead
+    (:func:`envs.poke.physics.check_state`: 1..max_objects objects, kinds 0..2, half sizes in
+    ``object_half_size_range``, centres within the walls, all finite); a goal must be two finite
+    coordinates on the table. Anything else raises ValueError (TypeError for a state that is
+    not a ``PokeState``) and leaves the env as it was. A step is a pure function of the state,
+    the action and the goal, so ``reset(options={"state": env.get_state(), "goal": env.goal})``
+    (the goal only for ``task="goal"``, where it would otherwise be drawn anew) continues
+    exactly as the env would.
 
     ## Episode Termination
     ``task="goal"``: terminated when object 0 is within ``goal_tolerance`` (0.04 m) of the goal.
@@ -88,8 +95,12 @@ class PokeEnv(OwnsRenderer, gym.Env):
 
     ## Arguments
     ``obs_mode`` ("state", "image", "state_image"), ``task`` ("free", "goal"), ``num_objects``
-    (None or 1..max_objects), ``params`` (:class:`~envs.poke.params.PokeParams`), ``render_mode``
-    ("human", "rgb_array" or None).
+    (None or 1..max_objects), ``params`` (:class:`~envs.poke.params.PokeParams`, range-checked
+    by :func:`~envs.poke.params.check_params` when built), ``render_mode`` ("human",
+    "rgb_array" or None).
+
+    ``info``: ``state`` (a copy of the :class:`~envs.poke.physics.PokeState`) and, for
+    ``task="goal"``, ``distance`` of object 0 from the goal [m].
 
     ## Version History
     * v0: initial version.
@@ -105,6 +116,8 @@ class PokeEnv(OwnsRenderer, gym.Env):
         params: PokeParams | None = None,
         render_mode: str | None = None,
     ) -> None:
+        if params is not None and not isinstance(params, PokeParams):
+            raise TypeError(f"params: expected a PokeParams or None, got {type(params).__name__}")
         self.params = PokeParams() if params is None else params
         for name, value, allowed in (
             ("obs_mode", obs_mode, OBS_MODES),
@@ -124,7 +137,7 @@ class PokeEnv(OwnsRenderer, gym.Env):
         )
         keys: dict[str, spaces.Space] = {}
         if obs_mode in ("state", "state_image"):
-            bound, size = h + 0.1, p.object_half_size_range[1]
+            bound, size = physics.position_bound(p), p.object_half_size_range[1]
             low = np.array([0, -bound, -bound, -1, -1, 0, 0, 0], np.float32)
             high = np.array([1, bound, bound, 1, 1, 2, size, size], np.float32)
             keys["objects"] = spaces.Box(
@@ -155,7 +168,7 @@ class PokeEnv(OwnsRenderer, gym.Env):
     def _check_goal(self, goal: Any) -> np.ndarray:
         """``options["goal"]`` as a (2,) float64 position [m] on the table, or ValueError."""
         try:
-            position = np.asarray(goal, dtype=np.float64)
+            position = np.array(goal, dtype=np.float64)  # a copy: the caller keeps its array
         except (TypeError, ValueError):
             raise ValueError(f"options['goal'] must be 2 numbers [m], got {goal!r}") from None
         if position.shape != (2,):
@@ -184,29 +197,52 @@ class PokeEnv(OwnsRenderer, gym.Env):
 
     def _info(self) -> dict[str, Any]:
         assert self.state is not None
-        info: dict[str, Any] = {"state": self.state}
+        info: dict[str, Any] = {"state": self.get_state()}
         if self.goal is not None:
             info["distance"] = float(task.goal_distance(self.state.pose[0, :2], self.goal))
         return info
+
+    def get_state(self) -> physics.PokeState:
+        """A copy of the table's state; ``reset(options={"state": ...})`` takes it back.
+
+        For ``task="goal"`` pass ``env.goal`` as ``options["goal"]`` too: the state holds only
+        the objects, and a step's outcome depends on nothing else (no randomness).
+
+        Raises:
+            RuntimeError: before the first ``reset``.
+        """
+        if self.state is None:
+            raise RuntimeError("call reset() before get_state()")
+        return physics.copy_state(self.state)
+
+    def _check_options(self, options: Any) -> tuple[physics.PokeState | None, Any]:
+        """The checked ``options["state"]`` and ``options["goal"]`` (None where absent)."""
+        if options is None:
+            return None, None
+        if not isinstance(options, Mapping):
+            raise TypeError(f"options: expected a dict or None, got {type(options).__name__}")
+        goal = options.get("goal") if self.task == "goal" else None
+        if goal is not None:
+            goal = self._check_goal(goal)
+        state = options.get("state")
+        if state is not None:
+            state = physics.check_state(state, self.params, "options['state']")
+        return state, goal
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Draws a new table (or takes ``options["state"]``/``options["goal"]``).
 
         Raises:
+            TypeError: ``options`` is not a dict, or ``options["state"]`` not a ``PokeState``.
             ValueError: ``options["goal"]`` is not 2 finite numbers on the table [m], or
-                ``options["state"]`` does not fit (see :func:`physics.set_state`).
+                ``options["state"]`` does not fit (:func:`physics.check_state`). The env, its
+                random generator included, is then left as it was.
         """
+        state, goal = self._check_options(options)  # before anything changes
         super().reset(seed=seed)
-        options = options or {}
-        goal = options.get("goal") if self.task == "goal" else None
-        if goal is not None:
-            goal = self._check_goal(goal)  # before the state changes
-        if "state" in options:
-            state = options["state"]
-            physics.set_state(physics.build_space(self.params, state), state)  # validates
-            self.state = physics.PokeState(*(np.array(x) for x in state))
-        else:
-            self.state = physics.sample_state(self.np_random, self.params, self.num_objects)
+        if state is None:
+            state = physics.sample_state(self.np_random, self.params, self.num_objects)
+        self.state = state
         self.goal = None
         if self.task == "goal":
             self.goal = self._sample_goal(self.state.pose[0, :2]) if goal is None else goal

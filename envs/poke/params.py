@@ -10,6 +10,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
+from envs.params_check import Rule, check_fields, field_error, ordered
+
 SHAPE_KINDS = ("box", "disk", "triangle")
 """Object shape names, indexed by the ``kind`` integer of a state."""
 
@@ -56,23 +60,7 @@ class PokeParams:
     """Rejection-sampling tries to place non-overlapping objects at reset."""
 
     def __post_init__(self) -> None:
-        checks = {
-            "table_half_size": self.table_half_size > 0,
-            "min_objects": 1 <= self.min_objects <= self.max_objects,
-            "object_half_size_range": 0
-            < self.object_half_size_range[0]
-            <= self.object_half_size_range[1]
-            < self.table_half_size / 2,
-            "finger_speed": self.finger_speed > 0,
-            "max_poke_length": self.max_poke_length > 0,
-            "time_step": self.time_step > 0,
-            "settle_time": self.settle_time >= 0,
-            "image_size": self.image_size >= 8,
-            "goal_tolerance": self.goal_tolerance > 0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"PokeParams.{name}={getattr(self, name)!r} is out of range")
+        check_params(self)
 
     @property
     def settle_steps(self) -> int:
@@ -83,3 +71,61 @@ class PokeParams:
     def pixels_per_metre(self) -> float:
         """Image scale of the observation [px/m]."""
         return self.image_size / (2 * self.table_half_size)
+
+
+_POSITIVE_INTS = ("min_objects", "max_objects", "image_size", "placement_attempts")
+"""Integer fields; each must be an int >= 1."""
+
+
+def _positive(x: np.ndarray) -> np.ndarray:
+    return x > 0
+
+
+def _non_negative(x: np.ndarray) -> np.ndarray:
+    return x >= 0
+
+
+_FLOAT_RULES: dict[str, Rule] = {
+    **{
+        name: ("> 0", _positive)
+        for name in (
+            "table_half_size",
+            "object_density",
+            "finger_radius",
+            "finger_speed",
+            "max_poke_length",
+            "time_step",
+            "goal_tolerance",
+        )
+    },
+    # Chipmunk aborts the process on a negative friction or joint force (mu m g).
+    **{name: (">= 0", _non_negative) for name in ("table_friction", "gravity", "contact_friction")},
+    "settle_time": (">= 0", _non_negative),
+    "elasticity": ("in [0, 1]", lambda x: (x >= 0) & (x <= 1)),
+    "object_half_size_range": ("0 < low <= high", ordered(_positive)),
+    "goal_distance_range": ("0 <= low <= high", ordered(_non_negative)),
+}
+"""Float fields: the allowed range, as the error message states it, and its check."""
+
+
+def check_params(params: PokeParams) -> PokeParams:
+    """Range-checks every field of ``params`` (``envs.params_check``) and returns it unchanged.
+
+    Called by ``PokeParams.__post_init__``, so no out-of-range params reach pymunk, whose C
+    assertions (a negative friction force, a zero moment of inertia) abort the whole process.
+
+    Raises:
+        ValueError: naming the first field out of range, its value and the allowed range.
+    """
+    check_fields(params, {}, _POSITIVE_INTS, _FLOAT_RULES)
+    if params.min_objects > params.max_objects:
+        raise field_error(params, "min_objects", f"an int <= max_objects ({params.max_objects})")
+    if params.image_size < 8:
+        raise field_error(params, "image_size", "an int >= 8 [px]")
+    if not params.object_half_size_range[1] < params.table_half_size / 2:
+        raise field_error(
+            params,
+            "object_half_size_range",
+            f"high < table_half_size / 2 ({params.table_half_size / 2}), so objects fit",
+        )
+    return params

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pymunk
 
-from envs.poke.params import PokeParams
+from envs.poke.params import SHAPE_KINDS, PokeParams
 
 BOX, DISK, TRIANGLE = 0, 1, 2
 ACTION_DIM = 4
 """Poke action: start x [m], start y [m], angle [rad], length [m]."""
+WALL_THICKNESS = 0.1
+"""Walls fill ``table_half_size < |x| or |y| <= table_half_size + WALL_THICKNESS`` [m]."""
 
 
 class PokeState(NamedTuple):
@@ -90,7 +92,7 @@ def _add_object(space: pymunk.Space, kind: int, half_size: np.ndarray, params: P
 
 
 def _add_walls(space: pymunk.Space, params: PokeParams) -> None:
-    h, r = params.table_half_size, 0.05
+    h, r = params.table_half_size, WALL_THICKNESS / 2
     corners = [(-h - r, -h - r), (h + r, -h - r), (h + r, h + r), (-h - r, h + r)]
     for a, b in zip(corners, corners[1:] + corners[:1], strict=True):
         wall = pymunk.Segment(space.static_body, a, b, r)
@@ -144,6 +146,86 @@ def set_state(world: World, state: PokeState) -> None:
         body.velocity = (float(velocity[0]), float(velocity[1]))
         body.angular_velocity = float(velocity[2])
         world.space.reindex_shapes_for_body(body)
+
+
+def position_bound(params: PokeParams) -> float:
+    """Largest ``|x|``, ``|y|`` of an object centre [m]: the walls' outer face.
+
+    Not the table's edge: a finger can squeeze an object a little into a wall.
+    """
+    return params.table_half_size + WALL_THICKNESS
+
+
+def copy_state(state: PokeState) -> PokeState:
+    """A copy of ``state`` that shares no array with it."""
+    return PokeState(*(np.array(x, copy=True) for x in state))
+
+
+def _field(state: PokeState, name: str, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """``state.<name>`` as a finite float64 array of ``shape``, or ValueError naming it."""
+    try:
+        value = np.array(getattr(state, name), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}.{name}: expected numbers of shape {shape}") from None
+    if value.shape != shape or not np.all(np.isfinite(value)):
+        raise ValueError(f"{where}.{name}: expected a finite array of shape {shape}, got {value}")
+    return value
+
+
+def check_state(state: Any, params: PokeParams, where: str = "state") -> PokeState:
+    """Validates a whole table state before it reaches pymunk; returns a float64 copy.
+
+    pymunk aborts the process on a zero or NaN size (a C assertion), so every field is checked
+    here, first, and the caller changes nothing until this returns.
+
+    Args:
+        state: a :class:`PokeState` with ``n`` objects, 1 <= n <= ``params.max_objects``.
+        params: the env's constants; half sizes must lie in ``object_half_size_range`` (compared
+            in float32, as the observation stores them), centres within
+            :func:`position_bound` (as the observation space allows).
+        where: how error messages name the state (e.g. ``"options['state']"``).
+
+    Raises:
+        TypeError: ``state`` is not a :class:`PokeState`.
+        ValueError: naming the first field of the wrong shape, type or range.
+    """
+    if not isinstance(state, PokeState):
+        raise TypeError(
+            f"{where}: expected a PokeState(kind, half_size, pose, velocity), got "
+            f"{type(state).__name__}"
+        )
+    n = np.shape(state.kind)[0] if np.ndim(state.kind) == 1 else -1
+    if not 1 <= n <= params.max_objects:
+        raise ValueError(
+            f"{where}.kind: expected shape (n,) with 1 <= n <= max_objects "
+            f"({params.max_objects}), got shape {np.shape(state.kind)}"
+        )
+    kind = _field(state, "kind", (n,), where)
+    if not np.all((kind == np.round(kind)) & (kind >= 0) & (kind < len(SHAPE_KINDS))):
+        raise ValueError(
+            f"{where}.kind: expected integers in 0..{len(SHAPE_KINDS) - 1}, got {kind}"
+        )
+    half_size = _field(state, "half_size", (n, 2), where)
+    low, high = params.object_half_size_range
+    size32 = half_size.astype(np.float32)
+    if not np.all((size32 >= np.float32(low)) & (size32 <= np.float32(high))):
+        raise ValueError(
+            f"{where}.half_size: expected values in object_half_size_range [{low}, {high}] m, "
+            f"got {half_size}"
+        )
+    kind = kind.astype(np.int64)
+    if np.any(half_size[kind != BOX, 0] != half_size[kind != BOX, 1]):
+        raise ValueError(
+            f"{where}.half_size: expected equal columns for a disk or triangle (its radius "
+            f"twice), got {half_size}"
+        )
+    pose = _field(state, "pose", (n, 3), where)
+    bound = position_bound(params)
+    if np.any(np.abs(pose[:, :2]) > bound):
+        raise ValueError(
+            f"{where}.pose: expected centres within the walls [-{bound}, {bound}]^2 m, got {pose}"
+        )
+    return PokeState(kind, half_size, pose, _field(state, "velocity", (n, 3), where))
 
 
 def check_action(action: np.ndarray, params: PokeParams) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from envs import host_random
-from envs.core_env import CoreEnv
+from envs.core_env import CoreEnv, state_fields
 from envs.params_check import build_params
 from envs.spaceship import core, pixels, spaces
 from envs.spaceship.params import ACTION_MODES, OBS_MODES, SpaceshipParams, check_params
@@ -27,41 +27,46 @@ def make_params(
     return build_params(SpaceshipParams, check_params, ACTION_MODES, action_mode, params, overrides)
 
 
+def state_shapes(params: SpaceshipParams) -> dict[str, tuple[tuple[int, ...], type]]:
+    """Each :class:`core.SpaceshipState` field's shape and dtype for ``params``."""
+    return {
+        name: (
+            (params.num_targets, 2) if shape is None else shape,
+            np.int32 if name in ("target_index", "time") else np.float32,
+        )
+        for name, shape in core.STATE_SHAPES.items()
+    }
+
+
+THRUST_SLACK = 1e-5
+"""Float32 rounding allowed on a thrust command's norm: ``cos^2 + sin^2`` may exceed 1 by ulps."""
+
+
 def check_state(state: Any, params: SpaceshipParams) -> core.SpaceshipState:
     """Validates a user-given state (a SpaceshipState or a dict of its fields).
 
+    Besides shapes and finite values (``envs.core_env.state_fields``), the fields must be
+    physically possible and inside the observation space: a planet radius > 0, a surface gravity
+    >= 0, a target index that is an integer in [0, num_targets], a time step count that is an
+    integer >= 0, and a thrust command of norm <= 1.
+
     Returns:
-        The state as a SpaceshipState with NumPy leaves.
+        The state as a SpaceshipState with NumPy leaves (float32, int32 counters).
 
     Raises:
-        ValueError: naming the first missing, misshapen or non-finite field.
+        ValueError: naming the first missing, misshapen, non-finite or out-of-range field and
+            the valid range.
     """
-    if isinstance(state, core.SpaceshipState):
-        fields = {name: getattr(state, name) for name in core.STATE_SHAPES}
-    elif isinstance(state, dict):
-        missing = set(core.STATE_SHAPES) - set(state)
-        if missing:
-            raise ValueError(f"options['state'] is missing fields {sorted(missing)}")
-        fields = state
-    else:
-        raise ValueError(
-            f"options['state'] must be a SpaceshipState or a dict of its fields, got {type(state)}"
-        )
-    out = {}
-    for name, shape in core.STATE_SHAPES.items():
-        expected = (params.num_targets, 2) if shape is None else shape
-        dtype = np.int32 if name in ("target_index", "time") else np.float32
-        value = np.asarray(fields[name])
-        if value.shape != expected:
-            raise ValueError(
-                f"options['state'].{name} must have shape {expected}, got {value.shape}"
-            )
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"options['state'].{name} contains NaN or inf: {value}")
-        out[name] = value.astype(dtype)
-    if not 0 <= out["target_index"] <= params.num_targets:
-        raise ValueError(f"options['state'].target_index must be in [0, {params.num_targets}]")
-    return core.SpaceshipState(**out)
+    n = params.num_targets
+    rules = {
+        "planet_radius": ("> 0 [m]", lambda x: x > 0),
+        "surface_gravity": (">= 0 [m/s^2]", lambda x: x >= 0),
+        "target_index": (f"in [0, {n}] (num_targets: all visited)", lambda x: (x >= 0) & (x <= n)),
+        "time": (">= 0 [steps]", lambda x: x >= 0),
+        "thrust": ("a command of norm <= 1", lambda x: np.hypot(*x) <= 1 + THRUST_SLACK),
+    }
+    fields = state_fields(state, core.SpaceshipState, state_shapes(params), rules)
+    return core.SpaceshipState(**fields)
 
 
 class SpaceshipEnv(CoreEnv):
@@ -109,8 +114,8 @@ class SpaceshipEnv(CoreEnv):
     ## Starting State
     Planet radius U(1, 2) m, surface gravity U(2, 4) m/s^2, centre U(-1, 1)^2 m. Ship 2-5 m above
     the surface on a near-circular orbit (speed noise +-20%, random direction). Three targets
-    1.5-6 m
-    above the surface at random bearings. ``reset(options={"state": s})`` starts from any state.
+    1.5-6 m above the surface at random bearings. ``reset(options={"state": s})`` starts from any
+    valid state (``check_state`` lists the ranges).
 
     ## Episode End
     Terminated: crash, leaving the arena [-10, 10]^2 m, or all targets visited.

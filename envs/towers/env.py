@@ -56,17 +56,23 @@ class BlockTowerEnv(OwnsRenderer, gym.Env):
     ``-collapse_penalty`` on the step it collapses (a block moved more than ``fall_threshold``).
     The return of a standing episode equals its final overhang.
 
+    ``info``: ``overhang`` [block widths] and ``overhang_fraction`` (of ``H_n / 2``) of the
+    standing tower, both 0 once it has collapsed (``task.tower_overhang``: fallen blocks may lie
+    far past the edge, and their reach is no overhang); ``collapsed``; ``n_placed``.
+
     ## Starting State
     An empty table; ``reset(options={"state": s})`` starts from block states ``s`` (k, 6)
-    (``physics.py`` layout) with ``k < n_blocks`` instead.
+    (``physics.py`` layout) with ``k < n_blocks`` instead, taken as standing.
 
     ## Episode Termination
-    Terminated when the tower collapses or all ``n_blocks`` blocks are placed. The registered
-    ``max_episode_steps`` is a safety truncation only.
+    Terminated when the tower collapses or all ``n_blocks`` blocks are placed; ``step`` then
+    raises RuntimeError until ``reset``. The registered ``max_episode_steps`` is a safety
+    truncation only.
 
     ## Arguments
     ``gymnasium.make("worldplan/BlockTower-v0", obs_mode="state", render_mode=None, **params)``
-    where ``params`` override fields of :class:`envs.towers.params.Params` (e.g. ``n_blocks=3``).
+    where ``params`` override fields of :class:`envs.towers.params.Params` (e.g. ``n_blocks=3``);
+    a field out of range raises ValueError naming it (:func:`envs.towers.params.check_params`).
 
     ## Version History
     * v0: initial version.
@@ -95,17 +101,20 @@ class BlockTowerEnv(OwnsRenderer, gym.Env):
                 low.astype(np.float32), high.astype(np.float32), dtype=np.float32
             )
         self.state = np.zeros((0, physics.STATE_DIM))
+        self.collapsed = False
         self._renderer = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Empties the table, or starts from ``options["state"]`` (k, 6) with k < n_blocks."""
-        super().reset(seed=seed)
+        """Empties the table, or starts from ``options["state"]`` (k, 6) with k < n_blocks.
+
+        Raises:
+            ValueError: ``options["state"]`` is not a finite (k, 6) array with k < n_blocks; the
+                env is then left as it was.
+        """
         state = (options or {}).get("state")
-        if state is None:
-            self.state = np.zeros((0, physics.STATE_DIM))
-        else:
+        if state is not None:
             state = physics.check_state(state, "options['state']")
             if state.shape[0] >= self.params.n_blocks:
                 raise ValueError(
@@ -114,7 +123,10 @@ class BlockTowerEnv(OwnsRenderer, gym.Env):
                 )
             space = physics.build_space(self.params)
             physics.set_state(space, state, self.params)
-            self.state = physics.get_state(space)
+            state = physics.get_state(space)
+        super().reset(seed=seed)
+        self.state = np.zeros((0, physics.STATE_DIM)) if state is None else state
+        self.collapsed = False
         if self.render_mode == "human":
             self.render()
         return self._observe(), self._info(fell=False)
@@ -123,8 +135,8 @@ class BlockTowerEnv(OwnsRenderer, gym.Env):
         """Places the next block at ``action[0]`` widths from the one below and lets it settle."""
         offset = self._check_action(action)
         params = self.params
-        if self.state.shape[0] >= params.n_blocks:
-            raise RuntimeError("all blocks are placed; call reset() before step()")
+        if self.collapsed or self.state.shape[0] >= params.n_blocks:
+            raise RuntimeError("the episode is over; call reset() before step()")
         intended = np.concatenate([self.state, self._new_block(offset)[None]])
         space = physics.build_space(params)  # fresh: the future depends on the state alone
         physics.set_state(space, intended, params)
@@ -134,7 +146,7 @@ class BlockTowerEnv(OwnsRenderer, gym.Env):
         reward = task.reward(
             task.overhang(self.state, params), task.overhang(settled, params), fell, params
         )
-        self.state = settled
+        self.state, self.collapsed = settled, fell
         if self.render_mode == "human":
             self.render()
         terminated = task.terminated(settled.shape[0], fell, params)
@@ -168,10 +180,10 @@ class BlockTowerEnv(OwnsRenderer, gym.Env):
         return obs.reshape(-1)
 
     def _info(self, fell: bool) -> dict[str, Any]:
+        overhang = task.tower_overhang(self.state, fell, self.params)
         return {
-            "overhang": task.overhang(self.state, self.params),
-            "overhang_fraction": task.overhang(self.state, self.params)
-            / self.params.overhang_limit,
+            "overhang": overhang,
+            "overhang_fraction": overhang / self.params.overhang_limit,
             "collapsed": fell,
             "n_placed": int(self.state.shape[0]),
         }

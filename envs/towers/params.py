@@ -10,6 +10,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
+from envs.params_check import Rule, check_fields, field_error
+
 BLOCK_COLOURS: tuple[tuple[int, int, int], ...] = (
     (220, 50, 47),  # level 0: red
     (60, 170, 70),  # level 1: green
@@ -68,11 +72,7 @@ class Params:
     """Side of the observation / dataset images [pixels]."""
 
     def __post_init__(self) -> None:
-        if not 1 <= self.n_blocks <= len(BLOCK_COLOURS):
-            raise ValueError(f"n_blocks must be in [1, {len(BLOCK_COLOURS)}], got {self.n_blocks}")
-        for name in ("block_size", "block_mass", "gravity", "table_width", "time_step"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"Params.{name} must be > 0, got {getattr(self, name)}")
+        check_params(self)
 
     @property
     def overhang_limit(self) -> float:
@@ -83,3 +83,63 @@ class Params:
 def harmonic_limit(n: int) -> float:
     """Greatest overhang of ``n`` unit blocks one per level, ``H_n / 2`` (harmonic number)."""
     return 0.5 * math.fsum(1.0 / k for k in range(1, n + 1))
+
+
+_POSITIVE_INTS = ("solver_iterations", "n_blocks", "image_size")
+"""Integer fields; each must be an int >= 1 (pymunk aborts on 0 solver iterations)."""
+
+
+def _positive(x: np.ndarray) -> np.ndarray:
+    return x > 0
+
+
+def _non_negative(x: np.ndarray) -> np.ndarray:
+    return x >= 0
+
+
+_FLOAT_RULES: dict[str, Rule] = {
+    **{
+        name: ("> 0", _positive)
+        for name in (
+            "block_size",
+            "block_mass",
+            "gravity",
+            "table_width",
+            "table_height",
+            "time_step",
+            "settle_speed",
+            "max_settle_time",
+            "fall_threshold",
+            "max_offset",
+            "view_size",
+        )
+    },
+    # Chipmunk aborts the process on a negative friction or collision slop.
+    **{
+        name: (">= 0", _non_negative)
+        for name in ("friction", "collision_slop", "min_settle_time", "collapse_penalty")
+    },
+    **{name: ("of any sign", np.isfinite) for name in ("view_left", "view_bottom")},
+}
+"""Float fields: the allowed range, as the error message states it, and its check."""
+
+
+def check_params(params: Params) -> Params:
+    """Range-checks every field of ``params`` (``envs.params_check``) and returns it unchanged.
+
+    Called by ``Params.__post_init__``, so no out-of-range params reach pymunk, whose C
+    assertions (a negative friction, zero solver iterations) abort the whole process.
+
+    Raises:
+        ValueError: naming the first field out of range, its value and the allowed range.
+    """
+    check_fields(params, {}, _POSITIVE_INTS, _FLOAT_RULES)
+    if params.n_blocks > len(BLOCK_COLOURS):
+        raise field_error(
+            params, "n_blocks", f"an int in [1, {len(BLOCK_COLOURS)}] (one colour each)"
+        )
+    if params.min_settle_time > params.max_settle_time:
+        raise field_error(
+            params, "min_settle_time", f"<= max_settle_time ({params.max_settle_time}) [s]"
+        )
+    return params

@@ -191,16 +191,15 @@ def run_episode(env: BlockTowerEnv, offsets: np.ndarray) -> dict[str, float]:
         ``H_n / 2`` limit, ``collapsed`` (0/1), ``return``.
     """
     env.reset(seed=0)
-    total, info = 0.0, {"collapsed": False, "overhang": 0.0}
+    total, info = 0.0, {"collapsed": False, "overhang": 0.0, "overhang_fraction": 0.0}
     for offset in offsets:
         _, reward, terminated, truncated, info = env.step(np.array([offset], np.float32))
         total += reward
         if terminated or truncated:
             break
-    overhang = 0.0 if info["collapsed"] else info["overhang"]
     return {
-        "overhang": overhang,
-        "fraction": overhang / env.params.overhang_limit,
+        "overhang": info["overhang"],
+        "fraction": info["overhang_fraction"],
         "collapsed": float(info["collapsed"]),
         "return": total,
     }

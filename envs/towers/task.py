@@ -3,6 +3,8 @@
 Overhang is how far the tower reaches past the table edge (``x = 0``): the rightmost block corner,
 floored at 0 [block widths]. With ``n`` equal blocks one per level its supremum is ``H_n / 2``
 (the harmonic stack), so results are reported as a fraction of :func:`Params.overhang_limit`.
+A collapsed tower scores 0 (:func:`tower_overhang`): its blocks lie wherever they fell, often
+far past the edge on the floor, and that reach is no overhang.
 """
 
 from __future__ import annotations
@@ -21,6 +23,23 @@ def overhang(state: np.ndarray, params: Params) -> float:
     angle = state[:, 2]
     reach = state[:, 0] + 0.5 * params.block_size * (np.abs(np.cos(angle)) + np.abs(np.sin(angle)))
     return float(max(0.0, reach.max()))
+
+
+def tower_overhang(state: np.ndarray, fell: bool, params: Params) -> float:
+    """The overhang a tower scores [block widths]: :func:`overhang` if it stands, 0 if it fell.
+
+    A collapsed tower's blocks may have slid or dropped past the edge (a 6-block harmonic stack
+    at safety 0.9 that topples reaches 2.58 widths, above ``H_6 / 2 = 1.23``), so measuring them
+    would reward collapse and break the ``H_n / 2`` supremum. Scoring 0 keeps the reported mean
+    overhang and the collapse rate separate measures, as :func:`envs.towers.planning.run_episode`
+    reports them.
+
+    Args:
+        state: (k, 6) block states after the tower settled.
+        fell: whether the tower collapsed (:func:`collapsed`).
+        params: world constants.
+    """
+    return 0.0 if fell else overhang(state, params)
 
 
 def offsets_overhang(offsets: np.ndarray, params: Params) -> float:
