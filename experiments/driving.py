@@ -211,7 +211,7 @@ def main(config: Config, log=print) -> Path:
     """Runs the experiment and writes ``results/driving/<run>/``; returns that folder."""
     start = time.perf_counter()
     run_dir, stages = open_run(
-        config.results_root, config.run_name, resolved(config), config.resume
+        config.results_root, config.run_name, resolved(config), config.resume, "driving", log
     )
     drivers = drivers_stage(config, stages, run_dir, log)
     max_steps = DrivingParams().max_steps

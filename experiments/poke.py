@@ -219,7 +219,9 @@ def load_data(config: Config, data: dataset.PokeDataConfig, log=print) -> dict[s
 def main(config: Config, log=print) -> Path:
     """Runs the experiment and writes ``results/poke/<run>/``; returns that folder."""
     start = time.perf_counter()
-    run_dir, _ = open_run(config.results_root, config.run_name, resolved(config), config.resume)
+    run_dir, _ = open_run(
+        config.results_root, config.run_name, resolved(config), config.resume, "poke", log
+    )
     data = load_data(config, config.data, log)
     train = {k: data[k][: config.num_train] for k in ("frame", "next_frame")}
     test = {k: v[config.num_train :] for k, v in data.items()}

@@ -21,13 +21,13 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers the ids)
-from experiments import io
+from experiments import io, runs
 
 Policy = Callable[[np.ndarray, gym.Env], Any]
 """``policy(obs, env) -> action`` for one env; ``env.unwrapped`` gives access to the true state."""
 
 PLANNER_POLICIES = ("gbp", "distgbp", "gbp-true")
-"""Policies saved by ``python -m experiments.spaceship`` (``planners.checkpoints``)."""
+"""Planners saved by ``python -m experiments.spaceship`` (and gbp, distgbp by ``driving``)."""
 AGENT_POLICIES = ("a2c", "ppo")
 """Policies saved by ``python -m agents.a2c`` / ``agents.ppo`` (or inside a spaceship run)."""
 HAND_POLICIES = {"idm-driver": "worldplan/Driving-v0"}
@@ -38,24 +38,31 @@ HAND_POLICIES = {"idm-driver": "worldplan/Driving-v0"}
 class Config:
     """Render episodes of a registered env."""
 
-    env: str = "worldplan/Spaceship-v0"
-    """Registered environment id."""
+    env: str | None = None
+    """Registered environment id (default: the env of the --run folder's policy, else
+    worldplan/Spaceship-v0)."""
     policy: str = "random"
     """"random", "idm-driver" (Driving-v0's lane-keeping IDM driver), or a learned policy: gbp,
-    distgbp, gbp-true, a2c, ppo (needs --run; gbp and distgbp also from an experiments.driving
-    run)."""
+    distgbp, gbp-true, a2c (from an experiments.spaceship run), gbp, distgbp, ppo (from an
+    experiments.driving run), or a2c/ppo (from an agents.a2c/agents.ppo run); needs --run."""
     run: Path | None = None
     """Results folder of the experiment that trained the policy (for learned policies)."""
     episodes: int = 2
-    """Episodes to play."""
+    """Episodes to play (>= 1)."""
     seed: int = 0
     """Seed of the first episode (episode k uses seed + k)."""
     out: Path | None = None
     """Write frames to this .gif or .mp4 instead of opening a window."""
     fps: int = 20
-    """Frames per second of the window or the video."""
+    """Frames per second of the window or the video (>= 1)."""
     env_kwargs: str = "{}"
-    """JSON dict of keyword arguments for gymnasium.make, e.g. '{"action_mode": "discrete"}'."""
+    """JSON dict of keyword arguments for gymnasium.make, e.g. '{"max_steps": 50}'; they
+    override the run's own (its action mode, for instance)."""
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "fps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
 
 
 class _EnvPolicy:
@@ -96,13 +103,41 @@ def _hand_policy(name: str, env_id: str) -> Policy:
     return lambda obs, env: idm_driver(env.unwrapped.get_state(), env.unwrapped.params)
 
 
+def resolve_env(config: Config) -> tuple[str, dict[str, Any]]:
+    """The env id and ``gymnasium.make`` kwargs to play: the run's own, for a learned policy.
+
+    Raises:
+        ValueError: ``--env-kwargs`` is not a JSON dict, or ``--env`` differs from the env the
+            run's policy was trained on.
+    """
+    try:
+        kwargs = json.loads(config.env_kwargs)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"--env-kwargs must be a JSON dict, got {config.env_kwargs!r} ({e})"
+        ) from e
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"--env-kwargs must be a JSON dict, got {config.env_kwargs!r}")
+    learned = config.policy in PLANNER_POLICIES + AGENT_POLICIES
+    if config.run is None or not learned:
+        return config.env or runs.SPACESHIP, kwargs
+    info = runs.describe(config.run)
+    if config.env is not None and config.env != info.env_id:
+        raise ValueError(
+            f"{config.run} is an {info.source} run on {info.env_id}, not {config.env}: drop "
+            "--env, and the run's env is used"
+        )
+    return info.env_id, {**info.env_kwargs, **kwargs}
+
+
 def make_policy(config: Config, env: gym.Env) -> Policy:
     """Builds the policy named in the config (learned ones from ``config.run``)."""
+    env_id = env.spec.id if env.spec is not None else str(config.env)
     if config.policy == "random":
         env.action_space.seed(config.seed)
         return lambda obs, env: env.action_space.sample()
     if config.policy in HAND_POLICIES:
-        return _hand_policy(config.policy, config.env)
+        return _hand_policy(config.policy, env_id)
     names = PLANNER_POLICIES + AGENT_POLICIES
     if config.policy not in names:
         raise ValueError(
@@ -113,25 +148,23 @@ def make_policy(config: Config, env: gym.Env) -> Policy:
         raise ValueError(
             f"--policy {config.policy} needs --run <results folder with its checkpoint>"
         )
-    run = Path(config.run)
-    if (run / "planners.json").exists():  # a spaceship experiment run holds all of them
+    run, info = Path(config.run), runs.describe(config.run)
+    if config.policy not in info.policies:
+        raise ValueError(f"{run} is an {info.source} run; it holds {info.policies}")
+    if info.unfinished:
+        raise ValueError(f"{run} is an unfinished {info.source} run: {info.unfinished}")
+    if info.source == "experiments.spaceship":
         from planners.checkpoints import load_policy
 
         policy = load_policy(run, config.policy, seed=config.seed)
-    elif config.policy in ("gbp", "distgbp") and (run / "stages" / "model.json").exists():
+    elif info.source == "experiments.driving" and config.policy == "ppo":
+        policy = _agent_policy(run / "ppo", env, "ppo")
+    elif info.source == "experiments.driving":
         from experiments.driving_model import load_policy as load_driving_policy
 
-        if config.env != "worldplan/Driving-v0":  # the learned model of experiments.driving
-            raise ValueError(f"{run} is a driving run; its {config.policy} drives Driving-v0")
         policy = load_driving_policy(run, config.policy, seed=config.seed)
-    elif config.policy in AGENT_POLICIES and (run / "config.json").exists():
-        policy = _agent_policy(run, env, config.policy)
     else:
-        raise ValueError(
-            f"{run} holds no {config.policy} policy: expected a results folder of "
-            "experiments.spaceship (planners.json), of experiments.driving (gbp, distgbp) or of "
-            "agents.a2c/agents.ppo (config.json)"
-        )
+        policy = _agent_policy(run, env, config.policy)
     return _EnvPolicy(policy, needs_state=config.policy == "gbp-true")
 
 
@@ -186,12 +219,16 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
 
 
 def main(config: Config) -> list[float]:
-    """Plays the episodes; returns their returns (and writes the video if ``--out``)."""
+    """Plays the episodes; returns their returns (and writes the video if ``--out``).
+
+    The video holds every episode's first frame and the frame after each step, its last
+    (the crash, the target reached) included.
+    """
     if config.out:
         check_out(Path(config.out))
-    kwargs = json.loads(config.env_kwargs)
+    env_id, kwargs = resolve_env(config)
     render_mode = "rgb_array" if config.out else "human"
-    env = gym.make(config.env, render_mode=render_mode, **kwargs)
+    env = gym.make(env_id, render_mode=render_mode, **kwargs)
     env.metadata["render_fps"] = config.fps
     policy = make_policy(config, env)
     frames, returns = [], []
@@ -200,16 +237,17 @@ def main(config: Config) -> list[float]:
         if hasattr(policy, "reset"):
             policy.reset()
         total, done = 0.0, False
+        if config.out:
+            frames.append(env.render())
         while not done:
-            if config.out:
-                frames.append(env.render())
             obs, reward, terminated, truncated, _ = env.step(policy(obs, env))
             total += float(reward)
             done = terminated or truncated
+            if config.out:
+                frames.append(env.render())
         returns.append(total)
         print(f"episode {episode}: return {total:.2f}")
     if config.out:
-        frames.append(env.render())
         print(f"wrote {len(frames)} frames to {write_video(frames, Path(config.out), config.fps)}")
     env.close()
     return returns
@@ -218,10 +256,10 @@ def main(config: Config) -> list[float]:
 if __name__ == "__main__":
     import tyro
 
-    cli_config = tyro.cli(Config)
-    if cli_config.out:
-        try:
+    try:
+        cli_config = tyro.cli(Config)
+        if cli_config.out:
             check_out(Path(cli_config.out))
-        except (ValueError, ImportError) as e:
-            raise SystemExit(f"error: {e}") from e
-    main(cli_config)
+        main(cli_config)
+    except (ValueError, ImportError) as e:  # bad flags, runs and checkpoints: no traceback
+        raise SystemExit(f"error: {e}") from e

@@ -162,7 +162,9 @@ def main(config: Config) -> Path:
     """
     budgets = {"a2c_budget": config.a2c_budget, "model_budget": config.model_budget}
     resolved = {**io.to_jsonable(config), **budgets}
-    run_dir, stages = open_run(config.results_root, config.run_name, resolved, config.resume)
+    run_dir, stages = open_run(
+        config.results_root, config.run_name, resolved, config.resume, "spaceship"
+    )
     run = Run(config, stages)
     relax = run.relax
     rows = run.rows("random", lambda: [run.row("RANDOM", data_lib.random_policy(relax), None, 0)])

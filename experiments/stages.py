@@ -14,7 +14,7 @@ An experiment that draws its keys from a counter stores the counter with each ph
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,6 +23,8 @@ import numpy as np
 from experiments import io
 
 IGNORED = ("resume",)
+EXPERIMENT = "experiment"
+"""The ``config.json`` key naming the experiment that wrote the run folder."""
 """Config fields that may differ between a run and its resumption."""
 
 
@@ -108,15 +110,26 @@ class Stages:
 
 
 def open_run(
-    root: str | Path, run_name: str | None, config: Mapping[str, Any], resume: bool
+    root: str | Path,
+    run_name: str | None,
+    config: Mapping[str, Any],
+    resume: bool,
+    experiment: str,
+    log: Callable[[str], Any] = print,
 ) -> tuple[Path, Stages]:
     """Creates (or, resuming, reopens) a run folder and writes its ``config.json``.
+
+    ``config.json`` holds the config and ``"experiment": experiment``, which tells tools such as
+    ``experiments.render`` what the folder holds. Resuming a folder that holds no run yet starts
+    one there (and says so), so a job can always be launched with ``--resume``.
 
     Args:
         root: parent folder of the runs.
         run_name: the run folder's name (None: a timestamp; resuming needs a name).
         config: the resolved config, JSON-able.
         resume: continue the run in ``root/run_name``.
+        experiment: the experiment's name ("spaceship", "driving", ...).
+        log: where the note about a fresh start goes.
 
     Returns:
         ``(run_dir, stages)``.
@@ -131,18 +144,26 @@ def open_run(
         raise io.RunFolderError("--resume needs --run-name: the name of the run folder to continue")
     run_dir = io.make_run_dir(root, run_name)
     stages = Stages(run_dir)
-    config = io.to_jsonable(dict(config))
+    config = {**io.to_jsonable(dict(config)), EXPERIMENT: experiment}
     path = run_dir / "config.json"
     if resume and path.exists():
         saved = io.read_json(path)
-        keys = (set(saved) | set(config)) - set(IGNORED)
+        other = saved.get(EXPERIMENT, experiment)  # folders from before the key: not checked
+        if other != experiment:
+            raise io.RunFolderError(
+                f"{run_dir} holds an experiments.{other} run, not an experiments.{experiment} "
+                "one; pass the --run-name of a run of this experiment"
+            )
+        keys = (set(saved) | set(config)) - set(IGNORED) - {EXPERIMENT}
         differ = sorted(k for k in keys if saved.get(k) != config.get(k))
         if differ:
             raise io.CheckpointError(
                 f"{path}: the run was made with other settings ({', '.join(differ)} differ); "
                 "resume it with the same flags, or start a new --run-name"
             )
-    elif not resume and path.exists():
+    elif resume:
+        log(f"--resume: {run_dir} holds no run yet; starting one there")
+    elif path.exists():
         raise io.RunFolderError(
             f"{run_dir} already holds a run; pass --resume to continue it, or choose another "
             "--run-name"

@@ -253,7 +253,7 @@ def main(config: Config) -> Path:
         "grad_planner": config.grad_planner,
     }
     resolved = {**io.to_jsonable(config), **resolved}
-    run_dir, _ = open_run(config.results_dir, config.run_name, resolved, config.resume)
+    run_dir, _ = open_run(config.results_dir, config.run_name, resolved, config.resume, "towers")
     data_dir = config.data_dir / io.config_fingerprint(config.dataset, ignore=("workers",))
     generate(config.dataset, data_dir)
     train, tests = split(load_dataset(data_dir), config)

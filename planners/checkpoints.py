@@ -86,8 +86,12 @@ def _model(
 class HostPolicy:
     """A stateful host callable around a jitted one-env policy ``(carry, obs, state, key)``."""
 
-    def __init__(self, policy: Any, init_carry: Any, seed: int = 0) -> None:
+    def __init__(
+        self, policy: Any, init_carry: Any, seed: int = 0, needs_state: bool = False
+    ) -> None:
         self._policy = jax.jit(policy)
+        self.needs_state = needs_state
+        """Whether each call needs the env state (planning through the true dynamics)."""
         self._init_carry = init_carry
         self._carry = init_carry
         self._key = jax.random.key(seed)
@@ -97,7 +101,16 @@ class HostPolicy:
         self._carry = self._init_carry
 
     def __call__(self, obs: Any, state: Any = None) -> Any:
-        """The action for one observation (and the env state, for true-dynamics planning)."""
+        """The action for one observation (and the env state, for true-dynamics planning).
+
+        Raises:
+            ValueError: ``state`` is None for a policy that plans through the true dynamics.
+        """
+        if self.needs_state and state is None:
+            raise ValueError(
+                "state: this policy plans through the env's true dynamics, so it needs the env "
+                "state too: call policy(obs, env.unwrapped.get_state())"
+            )
         self._key, key = jax.random.split(self._key)
         action, self._carry = self._policy(self._carry, jnp.asarray(obs), state, key)
         return jax.tree.map(np.asarray, action)
@@ -141,7 +154,7 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
         policy = gbp.make_policy(
             config, relax, step, env_params, use_env_state=True, done_fn=oracle.done_fn
         )
-        return HostPolicy(policy, gbp.init_plan(config, relax), seed)
+        return HostPolicy(policy, gbp.init_plan(config, relax), seed, needs_state=True)
     obs_dim = io.settings_entry(settings, "obs_dim", file)
     if name == "gbp":
         model = _model(settings, relax, file)

@@ -43,16 +43,27 @@ def test_corrupt_or_incomplete_phases_are_named(tmp_path):
 
 def test_open_run_resumes_refuses_and_never_overwrites(tmp_path):
     config = {"seed": 0, "resume": False, "steps": 10}
-    run_dir, _ = stages.open_run(tmp_path, "r", config, resume=False)
-    assert io.read_json(run_dir / "config.json") == config
+    run_dir, _ = stages.open_run(tmp_path, "r", config, False, "towers")
+    assert io.read_json(run_dir / "config.json") == {**config, "experiment": "towers"}
     with pytest.raises(io.RunFolderError, match="--resume"):
-        stages.open_run(tmp_path, "r", config, resume=False)
-    again, _ = stages.open_run(tmp_path, "r", {**config, "resume": True}, resume=True)
+        stages.open_run(tmp_path, "r", config, False, "towers")
+    again, _ = stages.open_run(tmp_path, "r", {**config, "resume": True}, True, "towers")
     assert again == run_dir
     with pytest.raises(io.CheckpointError, match="steps differ"):
-        stages.open_run(tmp_path, "r", {**config, "steps": 11}, resume=True)
+        stages.open_run(tmp_path, "r", {**config, "steps": 11}, True, "towers")
     with pytest.raises(io.RunFolderError, match="--run-name"):
-        stages.open_run(tmp_path, None, config, resume=True)
+        stages.open_run(tmp_path, None, config, True, "towers")
+    with pytest.raises(io.RunFolderError, match="holds an experiments.towers run, not an exp"):
+        stages.open_run(tmp_path, "r", config, True, "poke")
+    # A folder written before config.json named its experiment still resumes.
+    io.write_json(run_dir / "config.json", config)
+    stages.open_run(tmp_path, "r", config, True, "towers")
+    # Resuming a run that was never started starts it, and says so.
+    notes = []
+    fresh, _ = stages.open_run(tmp_path, "new", config, True, "towers", log=notes.append)
+    assert (fresh / "config.json").exists() and notes == [
+        f"--resume: {fresh} holds no run yet; starting one there"
+    ]
 
 
 def test_the_command_line_reports_a_used_run_folder_in_one_line(tmp_path):

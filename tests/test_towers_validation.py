@@ -92,3 +92,11 @@ def test_standing_tower_reports_its_overhang():
         assert info["overhang"] == task.overhang(env.state, env.params) > 0.0
         assert info["overhang_fraction"] == info["overhang"] / env.params.overhang_limit
     assert total == pytest.approx(info["overhang"])
+
+
+def test_step_before_reset_is_an_error():
+    env = gym.make("worldplan/BlockTower-v0").unwrapped
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\)"):
+        env.step(np.zeros(1, np.float32))
+    env.reset(seed=0)
+    env.step(np.zeros(1, np.float32))

@@ -65,7 +65,14 @@ def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
     argv = list(argv)
     if "--resume" not in argv or argv.index("--resume") + 1 >= len(argv):
         return None
-    config, saved = read_run_config(argv[argv.index("--resume") + 1], config_cls)
+    run_dir = Path(argv[argv.index("--resume") + 1])
+    if run_dir.is_dir() and not (run_dir / "config.json").exists():
+        raise io.CheckpointError(
+            f"{run_dir} holds nothing to resume yet (the run stopped before its first log "
+            f"interval wrote config.json and a checkpoint): start it again without --resume "
+            f"(--run-name {run_dir.name})"
+        )
+    config, saved = read_run_config(run_dir, config_cls)
     return RunArgs(config=config, env=saved.get("env", RunArgs.env),
                    seed=saved.get("seed", 0), host=saved.get("path") == "host")  # fmt: skip
 
@@ -78,6 +85,11 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
     except io.CheckpointError as e:
         raise SystemExit(f"error: --resume: {e}") from e
     args = tyro.cli(RunArgs[config_cls], args=argv, default=default)
+    if args.resume is not None and args.env != default.env:
+        raise SystemExit(
+            f"error: --resume {args.resume}: the run trains on {default.env}, not {args.env}; "
+            "drop --env (a resumed run keeps its env)"
+        )
     env = make_env(args.env, args.config.num_envs, args.host)
     if args.resume is not None:
         run_dir = args.resume

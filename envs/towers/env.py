@@ -102,6 +102,7 @@ class BlockTowerEnv(OwnsRenderer, gym.Env):
             )
         self.state = np.zeros((0, physics.STATE_DIM))
         self.collapsed = False
+        self._started = False  # step() before the first reset() is an error, as in the other envs
         self._renderer = None
 
     def reset(
@@ -126,13 +127,15 @@ class BlockTowerEnv(OwnsRenderer, gym.Env):
             state = physics.get_state(space)
         super().reset(seed=seed)
         self.state = np.zeros((0, physics.STATE_DIM)) if state is None else state
-        self.collapsed = False
+        self.collapsed, self._started = False, True
         if self.render_mode == "human":
             self.render()
         return self._observe(), self._info(fell=False)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Places the next block at ``action[0]`` widths from the one below and lets it settle."""
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
         offset = self._check_action(action)
         params = self.params
         if self.collapsed or self.state.shape[0] >= params.n_blocks:
