@@ -17,6 +17,16 @@ Rule = tuple[str, Callable[[np.ndarray], np.ndarray]]
 """The allowed range as an error message states it (e.g. "> 0"), and its elementwise check."""
 
 
+def positive(x: np.ndarray) -> np.ndarray:
+    """Elementwise ``x > 0``."""
+    return x > 0
+
+
+def non_negative(x: np.ndarray) -> np.ndarray:
+    """Elementwise ``x >= 0``."""
+    return x >= 0
+
+
 def ordered(low_ok: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     """The check of a (low, high) range: ``low_ok(low)`` and ``low <= high``."""
     return lambda pair: low_ok(pair[..., 0]) & (pair[..., 0] <= pair[..., 1])

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 from flax import struct
 
-from envs.params_check import Rule, check_fields, field_error, ordered
+from envs.params_check import Rule, check_fields, field_error, non_negative, ordered, positive
 
 ACTION_MODES = ("continuous", "discrete")
 OBS_MODES = ("state", "pixels")
@@ -115,17 +115,9 @@ _POSITIVE_INTS = ("num_lanes", "num_cars", "obs_cars", "max_steps", "pixel_rows"
 """Static integer fields; each must be an int >= 1."""
 
 
-def _positive(x: np.ndarray) -> np.ndarray:
-    return x > 0
-
-
-def _non_negative(x: np.ndarray) -> np.ndarray:
-    return x >= 0
-
-
 _FLOAT_RULES: dict[str, Rule] = {
     **{
-        name: ("> 0", _positive)
+        name: ("> 0", positive)
         for name in (
             "dt",
             "lane_width",
@@ -146,7 +138,7 @@ _FLOAT_RULES: dict[str, Rule] = {
         )
     },
     **{
-        name: (">= 0", _non_negative)
+        name: (">= 0", non_negative)
         for name in (
             "max_accel",
             "max_brake",
@@ -162,8 +154,8 @@ _FLOAT_RULES: dict[str, Rule] = {
         )
     },
     "max_steer": ("in [0, 0.5]", lambda x: (x >= 0) & (x <= 0.5)),
-    "ego_speed_range": ("0 <= low <= high", ordered(_non_negative)),
-    "desired_speed_range": ("0 < low <= high", ordered(_positive)),
+    "ego_speed_range": ("0 <= low <= high", ordered(non_negative)),
+    "desired_speed_range": ("0 < low <= high", ordered(positive)),
 }
 """Pytree-leaf fields: the allowed range, as the error message states it, and its check."""
 

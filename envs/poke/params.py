@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
-
-from envs.params_check import Rule, check_fields, field_error, ordered
+from envs.params_check import Rule, check_fields, field_error, non_negative, ordered, positive
 
 SHAPE_KINDS = ("box", "disk", "triangle")
 """Object shape names, indexed by the ``kind`` integer of a state."""
@@ -77,17 +75,9 @@ _POSITIVE_INTS = ("min_objects", "max_objects", "image_size", "placement_attempt
 """Integer fields; each must be an int >= 1."""
 
 
-def _positive(x: np.ndarray) -> np.ndarray:
-    return x > 0
-
-
-def _non_negative(x: np.ndarray) -> np.ndarray:
-    return x >= 0
-
-
 _FLOAT_RULES: dict[str, Rule] = {
     **{
-        name: ("> 0", _positive)
+        name: ("> 0", positive)
         for name in (
             "table_half_size",
             "object_density",
@@ -99,11 +89,11 @@ _FLOAT_RULES: dict[str, Rule] = {
         )
     },
     # Chipmunk aborts the process on a negative friction or joint force (mu m g).
-    **{name: (">= 0", _non_negative) for name in ("table_friction", "gravity", "contact_friction")},
-    "settle_time": (">= 0", _non_negative),
+    **{name: (">= 0", non_negative) for name in ("table_friction", "gravity", "contact_friction")},
+    "settle_time": (">= 0", non_negative),
     "elasticity": ("in [0, 1]", lambda x: (x >= 0) & (x <= 1)),
-    "object_half_size_range": ("0 < low <= high", ordered(_positive)),
-    "goal_distance_range": ("0 <= low <= high", ordered(_non_negative)),
+    "object_half_size_range": ("0 < low <= high", ordered(positive)),
+    "goal_distance_range": ("0 <= low <= high", ordered(non_negative)),
 }
 """Float fields: the allowed range, as the error message states it, and its check."""
 

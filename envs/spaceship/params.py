@@ -7,10 +7,9 @@ from its surface gravity and radius (``mu = g_surface * radius**2``) and is neve
 
 from __future__ import annotations
 
-import numpy as np
 from flax import struct
 
-from envs.params_check import Rule, check_fields, ordered
+from envs.params_check import Rule, check_fields, non_negative, ordered, positive
 
 ACTION_MODES = ("continuous", "discrete", "hybrid")
 OBS_MODES = ("state", "pixels")
@@ -75,30 +74,22 @@ _POSITIVE_INTS = ("num_targets", "substeps", "max_steps", "pixel_size")
 """Static integer fields; each must be an int >= 1."""
 
 
-def _positive(x: np.ndarray) -> np.ndarray:
-    return x > 0
-
-
-def _non_negative(x: np.ndarray) -> np.ndarray:
-    return x >= 0
-
-
 _FLOAT_RULES: dict[str, Rule] = {
-    "dt": ("> 0", _positive),
-    "arena_half_width": ("> 0", _positive),
-    "planet_radius_range": ("0 < low <= high", ordered(_positive)),
-    "surface_gravity_range": ("0 <= low <= high", ordered(_non_negative)),
-    "planet_offset": (">= 0", _non_negative),
-    "max_thrust": (">= 0", _non_negative),
-    "start_altitude_range": ("0 <= low <= high", ordered(_non_negative)),
+    "dt": ("> 0", positive),
+    "arena_half_width": ("> 0", positive),
+    "planet_radius_range": ("0 < low <= high", ordered(positive)),
+    "surface_gravity_range": ("0 <= low <= high", ordered(non_negative)),
+    "planet_offset": (">= 0", non_negative),
+    "max_thrust": (">= 0", non_negative),
+    "start_altitude_range": ("0 <= low <= high", ordered(non_negative)),
     "start_speed_noise": ("in [0, 1]", lambda x: (x >= 0) & (x <= 1)),
-    "target_altitude_range": ("0 <= low <= high", ordered(_non_negative)),
-    "target_tolerance": ("> 0", _positive),
-    "target_bonus": (">= 0", _non_negative),
-    "progress_scale": (">= 0", _non_negative),
-    "fuel_cost": (">= 0", _non_negative),
-    "crash_penalty": (">= 0", _non_negative),
-    "escape_penalty": (">= 0", _non_negative),
+    "target_altitude_range": ("0 <= low <= high", ordered(non_negative)),
+    "target_tolerance": ("> 0", positive),
+    "target_bonus": (">= 0", non_negative),
+    "progress_scale": (">= 0", non_negative),
+    "fuel_cost": (">= 0", non_negative),
+    "crash_penalty": (">= 0", non_negative),
+    "escape_penalty": (">= 0", non_negative),
 }
 """Pytree-leaf fields: the allowed range, as the error message states it, and its check."""
 

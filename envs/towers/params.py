@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from envs.params_check import Rule, check_fields, field_error
+from envs.params_check import Rule, check_fields, field_error, non_negative, positive
 
 BLOCK_COLOURS: tuple[tuple[int, int, int], ...] = (
     (220, 50, 47),  # level 0: red
@@ -89,17 +89,9 @@ _POSITIVE_INTS = ("solver_iterations", "n_blocks", "image_size")
 """Integer fields; each must be an int >= 1 (pymunk aborts on 0 solver iterations)."""
 
 
-def _positive(x: np.ndarray) -> np.ndarray:
-    return x > 0
-
-
-def _non_negative(x: np.ndarray) -> np.ndarray:
-    return x >= 0
-
-
 _FLOAT_RULES: dict[str, Rule] = {
     **{
-        name: ("> 0", _positive)
+        name: ("> 0", positive)
         for name in (
             "block_size",
             "block_mass",
@@ -116,7 +108,7 @@ _FLOAT_RULES: dict[str, Rule] = {
     },
     # Chipmunk aborts the process on a negative friction or collision slop.
     **{
-        name: (">= 0", _non_negative)
+        name: (">= 0", non_negative)
         for name in ("friction", "collision_slop", "min_settle_time", "collapse_penalty")
     },
     **{name: ("of any sign", np.isfinite) for name in ("view_left", "view_bottom")},
