@@ -94,7 +94,7 @@ def test_main_tiny_config_end_to_end(tmp_path) -> None:
     rows = {(r["model"], r["k"]): r for r in metrics["best_of_k"]}
     assert rows[("deterministic", 1)]["l1"] == rows[("deterministic", 3)]["l1"]
     for model in ("een", "cvae"):
-        assert rows[(model, 3)]["l1"] <= rows[(model, 1)]["l1"]
+        assert rows[(model, 3)]["l1"] < rows[(model, 1)]["l1"], (model, rows)  # k draws differ
     assert len(metrics["claims"]) == 8  # 3 of the learned model's, 5 of prediction
     assert metrics["claims"][0]["claim"].startswith("model-based (GBP, learned model, 512")
     table = (run_dir / "table.md").read_text()

@@ -62,6 +62,32 @@ def test_loss_is_fall_bce_plus_mask_bce_of_present_blocks(nets):
     assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
 
 
+class _FixedLogits:
+    """Stands in for PhysNet: returns the given logits whatever the image."""
+
+    def __init__(self, fall_logit, mask_logits):
+        self.outputs = (jnp.asarray(fall_logit), jnp.asarray(mask_logits))
+
+    def apply(self, variables, image):
+        return self.outputs
+
+
+def test_losses_and_metrics_reward_the_right_answer_and_punish_the_wrong_one():
+    target = np.zeros((4, 8, 8), np.float32)
+    target[0, 2:5, 2:5] = 1.0  # one present block, settled here
+    example = {"image": jnp.zeros((8, 8, 3), jnp.uint8), "fell": jnp.asarray(1.0),
+               "masks": jnp.asarray(target), "present": jnp.asarray([1.0, 0, 0, 0])}  # fmt: skip
+    confident = 10.0 * (2.0 * target - 1.0)
+    right, right_logs = physnet.sample_loss(_FixedLogits(10.0, confident), None, example)
+    wrong, wrong_logs = physnet.sample_loss(_FixedLogits(-10.0, -confident), None, example)
+    assert float(right) < 1e-3 < 5.0 < float(wrong)
+    assert float(right_logs["accuracy"]) == 1.0 and float(wrong_logs["accuracy"]) == 0.0
+    assert float(right_logs["mask_iou"]) == 1.0 and float(wrong_logs["mask_iou"]) == 0.0
+    standing = {**example, "fell": jnp.asarray(0.0)}
+    _, logs = physnet.sample_loss(_FixedLogits(-3.0, confident), None, standing)
+    assert float(logs["accuracy"]) == 1.0 and float(logs["fall_bce"]) < 0.05
+
+
 def test_masks_iou_by_hand():
     predicted = np.zeros((3, 4, 4), bool)
     target = np.zeros((3, 4, 4), bool)

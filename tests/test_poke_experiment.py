@@ -44,10 +44,9 @@ def test_main_tiny_config_end_to_end(tmp_path):
     assert rows[("deterministic", 1)]["l1"] == rows[("deterministic", 3)]["l1"]
     # the EEN given the latent of the true outcome makes one prediction per example
     assert rows[("een, z of the truth", 1)]["l1"] == rows[("een, z of the truth", 3)]["l1"]
-    # best-of-k can only improve with k
+    # the latent models draw k different latents, so their best of 3 beats their first draw
     for model in ("een", "cvae"):
-        assert rows[(model, 3)]["l1"] <= rows[(model, 1)]["l1"]
-        assert rows[(model, 3)]["psnr"] >= rows[(model, 1)]["psnr"]
+        assert rows[(model, 3)]["l1"] < rows[(model, 1)]["l1"], (model, rows)
     assert len(metrics["claims"]) == 7
     assert {"planned", "random", "random_aimed"} <= set(metrics["goal_reaching"])
     # one fit per phase: the step size decays within it over config.epochs epochs

@@ -11,7 +11,7 @@ from envs.towers.grad_planning import GradConfig
 from envs.towers.params import Params
 from envs.towers.planning import CEMConfig
 from experiments import io
-from experiments.towers import Config, main
+from experiments.towers import Config, main, split
 from experiments.towers_planning import calibrate_threshold, summarise
 from world_models.trainer import TrainerConfig
 
@@ -102,3 +102,16 @@ def test_summarise_and_calibrate_by_hand():
     fell = np.array([0, 0, 0, 1, 1, 1], bool)
     assert calibrate_threshold(probs, fell, 0.0) == pytest.approx(0.35)
     assert calibrate_threshold(probs, fell, 0.3) == pytest.approx(0.6)
+
+
+def test_split_trains_on_2_and_3_blocks_and_keeps_every_test_tower_out():
+    counts = np.repeat([2, 3, 4], [50, 40, 30])
+    data = {"n_blocks": counts, "tower": np.arange(len(counts))}
+    train, tests = split(data, Config(test_fraction=0.2))
+    assert set(train["n_blocks"]) == {2, 3}  # 4-block towers are never trained on
+    assert {n: len(t["tower"]) for n, t in tests.items()} == {2: 10, 3: 8, 4: 6}
+    held_out = np.concatenate([t["tower"] for t in tests.values()])
+    assert not set(held_out) & set(train["tower"])
+    assert len(train["tower"]) == 40 + 32
+    for n, t in tests.items():
+        assert set(t["n_blocks"]) == {n}
