@@ -72,8 +72,8 @@ class Config:
     policy_episodes: int = 100
     """Episodes per driver in the driver table (random, IDM driver)."""
     ppo: ppo_lib.PPOConfig = ppo_lib.PPOConfig(total_steps=1_000_000, num_envs=64)
-    """PPO baseline, trained on device (``--ppo.total-steps 0`` skips it; measured: 3M steps
-    reached a recent return of 24-30)."""
+    """PPO baseline, trained on device (always run: ``--ppo.total-steps`` must be >= 1;
+    measured: 3M steps reached a recent return of 24-30)."""
     state_model: ModelConfig = ModelConfig()
     """The learned state dynamics model, and GBP and DISTGBP through it
     (``--state-model.steps 0`` skips them)."""
@@ -134,9 +134,9 @@ class Config:
     batch_size: int = 32
     """Minibatch size."""
     eval_examples: int = 150
-    """Held-out pairs scored best-of-k (default scale)."""
+    """Held-out pairs scored best-of-k (default scale; >= 2, for a CI)."""
     ks: tuple[int, ...] = (1, 5, 10, 50, 200)
-    """Numbers of samples for best-of-k."""
+    """Numbers of samples for best-of-k (each >= 1; must include 1, which the claims use)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.test_episodes < self.episodes:
@@ -150,6 +150,13 @@ class Config:
                 f"policy_episodes and planner_episodes must be >= 2, got {self.policy_episodes} "
                 f"and {self.planner_episodes}"
             )
+        for flag, size in (("--frame-rows", self.frame_rows), ("--frame-cols", self.frame_cols)):
+            if size < 8 or size % 8:
+                raise ValueError(f"{flag} must be a positive multiple of 8, got {size}")
+        if self.eval_examples < 2:
+            raise ValueError(f"--eval-examples must be >= 2 (for a CI), got {self.eval_examples}")
+        if not self.ks or min(self.ks) < 1 or 1 not in self.ks:
+            raise ValueError(f"--ks must be non-empty, each >= 1, and include 1; got {self.ks}")
 
     @property
     def frame_params(self) -> DrivingParams:

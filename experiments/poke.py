@@ -66,7 +66,7 @@ class Config:
     test_examples: int = 500
     """Held-out pokes for the latent regression; the first ``eval_examples`` also for best-of-k."""
     eval_examples: int = 150
-    """Held-out pokes scored best-of-k (each decoded max(ks) times per model)."""
+    """Held-out pokes scored best-of-k (each decoded max(ks) times per model; >= 2, for a CI)."""
     image_size: int = 24
     """Frame side [px] (default scale)."""
     features: int = 16
@@ -94,7 +94,7 @@ class Config:
     batch_size: int = 32
     """Minibatch size at default scale (``--full`` uses the paper's 64)."""
     ks: tuple[int, ...] = (1, 5, 10, 50, 200)
-    """Numbers of samples for best-of-k."""
+    """Numbers of samples for best-of-k (each >= 1; must include 1, which the claims use)."""
     num_workers: int = 2
     """Processes generating data."""
     forward_examples: int = 2000
@@ -102,7 +102,7 @@ class Config:
     forward_epochs: int = 40
     """Forward-model epochs (default scale)."""
     goal_episodes: int = 40
-    """Goal-reaching episodes per policy."""
+    """Goal-reaching episodes per policy (>= 1)."""
     goal_pokes: int = 3
     """Pokes allowed per goal-reaching episode."""
     plan_restarts: int = 64
@@ -111,6 +111,16 @@ class Config:
     """Gradient steps on the poke parameters."""
     plan_learning_rate: float = 0.02
     """Adam step size of the planner [m or rad per step]."""
+
+    def __post_init__(self) -> None:
+        if not self.ks or min(self.ks) < 1 or 1 not in self.ks:
+            raise ValueError(f"--ks must be non-empty, each >= 1, and include 1; got {self.ks}")
+        if self.goal_episodes < 1:
+            raise ValueError(f"--goal-episodes must be >= 1, got {self.goal_episodes}")
+        for name in ("eval_examples", "test_examples"):  # best-of-k scores min(the two)
+            if getattr(self, name) < 2:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag} must be >= 2 (for a CI), got {getattr(self, name)}")
 
     @property
     def num_train(self) -> int:

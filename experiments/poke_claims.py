@@ -72,8 +72,8 @@ def other_claims(regression: dict, goal: dict, log=print) -> list[dict]:
     """Verdicts on the latent regression and on goal reaching."""
     return [
         claim(
-            "latent carries the poke (R^2 from z > R^2 from the frame)",
-            regression["r2_latent"] > regression["r2_frame"],
+            "latent carries the poke (R^2 from z > 0 and > R^2 from the frame)",
+            regression["r2_latent"] > max(regression["r2_frame"], 0.0),
             f"R^2 z {regression['r2_latent']:.3f} vs frame {regression['r2_frame']:.3f} "
             f"(direction: z {regression['r2_latent_direction']:.3f}, frame "
             f"{regression['r2_frame_direction']:.3f})",

@@ -66,7 +66,7 @@ class Config:
     eval_episodes: int = 100
     """Evaluation episodes per table row (95% CI over them)."""
     eval_max_steps: int | None = None
-    """Steps per evaluation episode; None = the env's time limit (200)."""
+    """Steps per evaluation episode (>= 1); None = the env's time limit (200)."""
     curve_episodes: int = 32
     """Evaluation episodes per intermediate point of the learning curve."""
     a2c_steps: int = 400_000
@@ -80,7 +80,8 @@ class Config:
     curve_fractions: tuple[float, ...] = (0.25,)
     """Smaller model budgets (fractions of the data, in collection order) for the curve."""
     n_envs: int = 64
-    """Envs collected in parallel."""
+    """Envs collected in parallel; the sticky random policy's share of the model budget must
+    give each at least one step."""
     timing_repeats: int = 50
     """Single-env calls timed to measure time per action, the median reported (0: report the
     batched evaluation's wall time per step instead, which skips one compile per row)."""
@@ -153,6 +154,29 @@ class Config:
         refuse_replaced(self, {("a2c", "total_steps"): "--a2c-steps (or --full)"})
         if any(not 0 < f < 1 for f in self.curve_fractions):
             raise ValueError(f"curve_fractions={self.curve_fractions}: each must be in (0, 1)")
+        if self.a2c_steps < 1:
+            raise ValueError(f"--a2c-steps must be >= 1, got {self.a2c_steps}")
+        if self.n_envs < 1:
+            raise ValueError(f"--n-envs must be >= 1, got {self.n_envs}")
+        # train_model collects int(budget * share) random steps first; data.collect needs at
+        # least one step per env.
+        share = self.random_fraction if self.refresh_rounds > 0 else 1.0
+        if int(self.model_budget * share) < self.n_envs:
+            raise ValueError(
+                f"--model-steps: the model budget {self.model_budget} times the random share "
+                f"{share:g} (--random-fraction, or 1 with --refresh-rounds 0) must be >= "
+                f"--n-envs={self.n_envs}"
+            )
+        if self.eval_max_steps is not None and self.eval_max_steps < 1:
+            raise ValueError(
+                f"--eval-max-steps must be >= 1 (or None: the env's time limit), "
+                f"got {self.eval_max_steps}"
+            )
+        if self.timing_repeats < 0:
+            raise ValueError(
+                f"--timing-repeats must be >= 1 (or 0: batched wall time), "
+                f"got {self.timing_repeats}"
+            )
 
 
 def main(config: Config) -> Path:

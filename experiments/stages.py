@@ -22,10 +22,11 @@ import numpy as np
 
 from experiments import io
 
-IGNORED = ("resume",)
+IGNORED = ("resume", "run_name")
+"""Config fields that may differ between a run and its resumption (a run started without a name
+gets a timestamp, and is resumed by that name)."""
 EXPERIMENT = "experiment"
 """The ``config.json`` key naming the experiment that wrote the run folder."""
-"""Config fields that may differ between a run and its resumption."""
 
 
 class Stage(NamedTuple):

@@ -48,7 +48,7 @@ class Config:
     n_towers: int = 3600
     """Towers generated (equal shares of 2, 3, 4 blocks) when not ``full``."""
     test_fraction: float = 0.2
-    """Share of each block count held out for testing."""
+    """Share of each block count held out for testing, in (0, 1)."""
     epochs: int = 12
     """Training epochs (early stopping may end sooner) when not ``full``."""
     trainer: TrainerConfig = TrainerConfig(batch_size=64, max_epochs=12, patience=4, scan=False)
@@ -109,6 +109,17 @@ class Config:
     and each model's last epoch checkpoint are kept; evaluation and planning run again."""
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"--test-fraction must be in (0, 1), got {self.test_fraction}")
+        # towers_planning.overhang_task drops a placement with no episodes from the table and
+        # the targets without a word.
+        for flag, episodes in (
+            ("--planner-episodes", self.planner_episodes),
+            ("--grad-planner-episodes", self.grad_planner_episodes),
+            ("--random-episodes", self.random_episodes),
+        ):
+            if episodes < 1:
+                raise ValueError(f"{flag} must be >= 1, got {episodes}")
         if not 0.0 <= self.grad_margin < 1.0:
             raise ValueError(f"--grad-margin={self.grad_margin!r}: expected [0, 1) block widths")
         refuse_replaced(

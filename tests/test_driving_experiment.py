@@ -149,3 +149,20 @@ def test_render_plays_the_idm_driver(tmp_path) -> None:
     assert out.stat().st_size > 0 and returns[0] > 0  # it drives on, and is paid for it
     with pytest.raises(ValueError, match="drives worldplan/Driving-v0 only"):
         render.main(dataclasses.replace(config, env="worldplan/Spaceship-v0"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "flag"),
+    [
+        ("ks", (), "--ks"),
+        ("ks", (3,), "--ks"),  # the claims compare against k=1
+        ("ks", (1, -5), "--ks"),
+        ("eval_examples", 1, "--eval-examples"),
+        ("frame_rows", 20, "--frame-rows"),
+        ("frame_rows", 0, "--frame-rows"),
+        ("frame_cols", 60, "--frame-cols"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(field, value, flag) -> None:
+    with pytest.raises(ValueError, match=flag):
+        Config(**{field: value})

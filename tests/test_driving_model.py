@@ -134,7 +134,8 @@ def _result(mean: float, half_width: float, n: int = 4) -> EvalResult:
     "distgbp, held",
     [
         ((30.0, 3.0), (True, True, True)),  # beats PPO, GBP's 31 inside [27, 33]
-        ((22.0, 1.0), (True, False, True)),  # beats PPO, well below GBP
+        ((25.0, 1.0), (True, False, True)),  # beats PPO ([24, 26] above [18, 22]), below GBP
+        ((22.5, 1.0), (False, False, True)),  # above PPO's mean, but [21.5, 23.5] reaches 22
         ((15.0, 9.0), (False, False, True)),  # below PPO
     ],
 )
@@ -147,7 +148,7 @@ def test_model_claims_read_the_measured_rows(distgbp, held) -> None:
     timings = {"GBP, learned model, 100 env steps": 2e-3, "DISTGBP, 100 env steps": 1e-4}
     claims = model_claims(Drivers(results, timings), log=lambda _: None)
     assert tuple(c["held"] for c in claims) == held
-    assert "20x" in claims[2]["detail"]
+    assert "20.0x" in claims[2]["detail"]
     slower = Drivers(results, {**timings, "DISTGBP, 100 env steps": 5e-4})
     assert not model_claims(slower, log=lambda _: None)[2]["held"]  # 4x is not 10x
     no_model = {k: v for k, v in results.items() if k.startswith("PPO")}

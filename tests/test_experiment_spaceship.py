@@ -215,7 +215,18 @@ def test_claims_say_which_side_of_gbp_distgbp_falls(distgbp_mean, expected):
     assert expected in matches
     side = {30.0: "[27.0, 33.0])", 38.0: "; DISTGBP above GBP)", 20.0: "; DISTGBP below GBP)"}
     assert matches.endswith(side[distgbp_mean])
-    assert "held (20x" in faster
+    assert "held (20.0x" in faster
+
+
+def test_beating_a2c_needs_separated_cis_and_the_speedup_is_not_rounded_up():
+    rows = [
+        _row("A2C", 10.0, 3.0, 1e-4, 3_800_000),  # [7, 13]
+        _row("GBP", 31.0, 3.0, 9.6e-4, 800_000),
+        _row("DISTGBP", 15.0, 3.0, 1e-4, 800_000),  # a higher mean, its CI [12, 18] overlaps
+    ]
+    beats, _, faster = claims(rows)
+    assert beats.split(": ")[1].startswith("NOT held (GBP 31.0 [28.0, 34.0], DISTGBP 15.0")
+    assert faster.split(": ")[1].startswith("NOT held (9.6x")
 
 
 def test_timing_note_says_how_time_per_action_was_measured():
@@ -241,3 +252,19 @@ def test_inline_cpu_dispatch_applies_when_called_before_jax_starts():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() == "inline"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "flag"),
+    [
+        ("a2c_steps", 0, "--a2c-steps"),
+        ("n_envs", 0, "--n-envs"),
+        ("model_steps", 15, "--model-steps"),  # under n_envs=16 random steps
+        ("model_steps", -1, "--model-steps"),
+        ("eval_max_steps", 0, "--eval-max-steps"),
+        ("timing_repeats", -3, "--timing-repeats"),
+    ],
+)
+def test_bad_budgets_are_refused_before_training(tmp_path, field, value, flag):
+    with pytest.raises(ValueError, match=flag):
+        dataclasses.replace(tiny_config(tmp_path), **{field: value})

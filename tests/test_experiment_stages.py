@@ -55,6 +55,10 @@ def test_open_run_resumes_refuses_and_never_overwrites(tmp_path):
         stages.open_run(tmp_path, None, config, True, "towers")
     with pytest.raises(io.RunFolderError, match="holds an experiments.towers run, not an exp"):
         stages.open_run(tmp_path, "r", config, True, "poke")
+    # A run started without a name (a timestamp) resumes under that name.
+    unnamed = {**config, "run_name": None}
+    stamped, _ = stages.open_run(tmp_path, None, unnamed, False, "towers")
+    stages.open_run(tmp_path, stamped.name, {**unnamed, "run_name": stamped.name}, True, "towers")
     # A folder written before config.json named its experiment still resumes.
     io.write_json(run_dir / "config.json", config)
     stages.open_run(tmp_path, "r", config, True, "towers")

@@ -1,6 +1,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from experiments import io
 from experiments.poke import Config, main
@@ -104,3 +105,34 @@ def test_psnr_of_the_mean_mse_on_a_hand_worked_case():
     # mean MSE 5e-3 -> 23.01 dB, whatever the floor on the unchanged frame
     assert np.isclose(k1["psnr_of_mean_mse"], -10 * np.log10(5e-3), atol=1e-4)
     assert k1["psnr_of_mean_mse_lo"] < k1["psnr_of_mean_mse"] < k1["psnr_of_mean_mse_hi"]
+
+
+def test_the_latent_claim_needs_a_positive_r2():
+    from experiments.poke_claims import other_claims
+
+    goal = {name: {"rate": 0.5, "lo": 0.4, "hi": 0.6} for name in ("planned", "random")}
+    goal["random_aimed"] = {"rate": 0.5}
+    directions = {"r2_latent_direction": 0.0, "r2_frame_direction": 0.0}
+    for r2_latent, r2_frame, held in (
+        (-0.004, -10.4, False),
+        (0.25, 0.08, True),
+        (0.1, 0.2, False),
+    ):
+        regression = {"r2_latent": r2_latent, "r2_frame": r2_frame, **directions}
+        assert other_claims(regression, goal, log=lambda _: None)[0]["held"] is held
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "flag"),
+    [
+        ("ks", (), "--ks"),
+        ("ks", (3,), "--ks"),  # the claims compare against k=1
+        ("ks", (1, 0), "--ks"),
+        ("goal_episodes", 0, "--goal-episodes"),
+        ("eval_examples", 1, "--eval-examples"),
+        ("test_examples", 1, "--test-examples"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(field, value, flag):
+    with pytest.raises(ValueError, match=flag):
+        Config(**{field: value})

@@ -115,3 +115,18 @@ def test_split_trains_on_2_and_3_blocks_and_keeps_every_test_tower_out():
     assert len(train["tower"]) == 40 + 32
     for n, t in tests.items():
         assert set(t["n_blocks"]) == {n}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "flag"),
+    [
+        ("test_fraction", 0.0, "--test-fraction"),
+        ("test_fraction", 1.5, "--test-fraction"),
+        ("planner_episodes", 0, "--planner-episodes"),
+        ("grad_planner_episodes", -1, "--grad-planner-episodes"),
+        ("random_episodes", 0, "--random-episodes"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(field, value, flag):
+    with pytest.raises(ValueError, match=flag):
+        Config(**{field: value})
