@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -72,6 +73,26 @@ def temporary_path(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
     """
     path = Path(path)
     return path.parent / f".{path.name}.{secrets.token_hex(8)}{suffix}"
+
+
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{16}\.[A-Za-z0-9]+$")
+"""Names :func:`temporary_path` makes: ``.<name>.<16 hex digits><suffix>``."""
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Deletes the temporary files an interrupted run left in ``folder`` (and below it).
+
+    A write killed between creating its temporary file and ``os.replace`` (SIGKILL, a SIGTERM
+    with no handler) leaves one behind; the file it was replacing is intact. Call this only
+    when no other process writes into ``folder`` (e.g. when a run resumes).
+
+    Returns:
+        The files removed.
+    """
+    stale = [p for p in Path(folder).rglob(".*") if p.is_file() and _TEMPORARY.match(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -162,6 +162,8 @@ def open_run(
                 f"{path}: the run was made with other settings ({', '.join(differ)} differ); "
                 "resume it with the same flags, or start a new --run-name"
             )
+        for stale in io.remove_stale_temporaries(run_dir):
+            log(f"--resume: removed {stale}, left by an interrupted write")
     elif resume:
         log(f"--resume: {run_dir} holds no run yet; starting one there")
     elif path.exists():

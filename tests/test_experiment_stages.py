@@ -47,8 +47,15 @@ def test_open_run_resumes_refuses_and_never_overwrites(tmp_path):
     assert io.read_json(run_dir / "config.json") == {**config, "experiment": "towers"}
     with pytest.raises(io.RunFolderError, match="--resume"):
         stages.open_run(tmp_path, "r", config, False, "towers")
-    again, _ = stages.open_run(tmp_path, "r", {**config, "resume": True}, True, "towers")
-    assert again == run_dir
+    stale = io.temporary_path(run_dir / "stages" / "model.json")  # a write killed mid-way
+    stale.parent.mkdir()
+    stale.write_text("{")
+    (run_dir / "stages" / ".keep.tmp").write_text("not ours")
+    notes = []
+    again, _ = stages.open_run(tmp_path, "r", {**config, "resume": True}, True, "towers",
+                               log=notes.append)  # fmt: skip
+    assert again == run_dir and not stale.exists() and (run_dir / "stages" / ".keep.tmp").exists()
+    assert notes == [f"--resume: removed {stale}, left by an interrupted write"]
     with pytest.raises(io.CheckpointError, match="steps differ"):
         stages.open_run(tmp_path, "r", {**config, "steps": 11}, True, "towers")
     with pytest.raises(io.RunFolderError, match="--run-name"):

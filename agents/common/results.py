@@ -72,6 +72,8 @@ class RunLog:
                 f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} "
                 "(resume=True in code), or choose another --run-name"
             )
+        if resume and self.run_dir.exists():  # what a write killed mid-way left behind
+            io.remove_stale_temporaries(self.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     @property
