@@ -13,6 +13,7 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -121,9 +122,33 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Atomically writes ``obj`` (dataclasses and arrays allowed) as indented JSON."""
-    return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=True) + "\n")
+def _null_if_not_finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _null_if_not_finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_null_if_not_finite(v) for v in obj]
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj: Any, keep_non_finite: bool = False) -> Path:
+    """Atomically writes ``obj`` (dataclasses and arrays allowed) as indented JSON.
+
+    Args:
+        path: the file.
+        obj: what to write.
+        keep_non_finite: write NaN and infinities as Python's ``NaN`` / ``Infinity``, which
+            ``json`` reads back exactly but strict JSON readers (jq, JavaScript, pandas'
+            ``read_json`` in some modes) refuse: for records only this package reads back
+            (phase records on resume). By default they are written as ``null``, e.g. the
+            undefined interval of a one-episode evaluation.
+    """
+    tree = to_jsonable(obj)
+    if not keep_non_finite:
+        tree = _null_if_not_finite(tree)
+    text = json.dumps(tree, indent=2, sort_keys=True, allow_nan=keep_non_finite)
+    return atomic_write_text(path, text + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -271,9 +296,10 @@ def save_checkpoint(path: str | os.PathLike, tree: Any, meta: Mapping[str, Any])
         path: file to write (conventionally ``*.ckpt``).
         tree: any Flax-serializable pytree (params, optimiser state, counters).
         meta: JSON-able description, at least ``{"kind": ..., "fingerprint": ...}``; checked by
-            :func:`load_checkpoint`.
+            :func:`load_checkpoint`. Its key order is kept (a resumed trainer's history rows
+            keep their column order).
     """
-    header = json.dumps(to_jsonable(dict(meta)), sort_keys=True).encode()
+    header = json.dumps(to_jsonable(dict(meta))).encode()
     body = serialization.to_bytes(tree)
     digest = hashlib.sha256(header + body).digest()
     data = CHECKPOINT_MAGIC + len(header).to_bytes(8, "little") + digest + header + body

@@ -7,7 +7,8 @@ results of :mod:`experiments.poke_latent` and :mod:`experiments.poke_goal`.
 
 from __future__ import annotations
 
-from experiments.poke_eval import best_of_k, mean_ci
+from agents.common.evaluate import mean_ci
+from experiments.poke_eval import best_of_k
 
 
 def claim(name: str, held: bool, detail: str, log=print) -> dict:

@@ -2,10 +2,11 @@
 
 Each held-out poke is predicted ``max(ks)`` times per model (the deterministic model and "copy
 input" once, repeated), and best-of-k keeps the best of the first k predictions per example.
-Scores are the per-frame L1 and PSNR of :func:`world_models.een.frame_errors` (mean over examples
-with a 95% CI), and the PSNR of the mean squared error over examples: a per-example PSNR is
-unbounded on frames the poke left unchanged (copying the input scores 100 dB there, the
-``1e-10`` floor of ``frame_errors``), so its mean is dominated by those few frames.
+Scores are the per-frame L1 and PSNR of :func:`world_models.een.frame_errors` (mean over
+examples with its Student-t 95% CI), and the PSNR of the mean squared error over examples: a
+per-example PSNR is unbounded on frames the poke left unchanged (copying the input scores
+100 dB there, the ``1e-10`` floor of ``frame_errors``), so its mean is dominated by those few
+frames.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from agents.common.evaluate import mean_ci
 from experiments import io
 from world_models import een
 
@@ -67,13 +69,6 @@ def best_of_k_errors(
         ]
         out[name] = tuple(np.concatenate([np.asarray(p[m]) for p in parts]) for m in (0, 1))
     return out
-
-
-def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and its normal 95% confidence interval."""
-    mean = float(np.mean(values))
-    half = 1.96 * float(np.std(values, ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-    return mean, mean - half, mean + half
 
 
 def mse_from_psnr(psnr: np.ndarray) -> np.ndarray:

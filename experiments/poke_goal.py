@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from agents.common.evaluate import wilson_ci
 from envs.poke import dataset, task
 from envs.poke.env import PokeEnv
 from envs.poke.params import PokeParams
@@ -119,11 +120,8 @@ def plan_poke(
 
 def success_rate(successes: list[bool]) -> dict:
     """Rate and Wilson 95% interval."""
-    n, rate = len(successes), float(np.mean(successes))
-    z = 1.96
-    center = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return {"rate": rate, "lo": float(center - half), "hi": float(center + half), "n": n}
+    rate, low, high = wilson_ci(sum(bool(s) for s in successes), len(successes))
+    return {"rate": rate, "lo": low, "hi": high, "n": len(successes)}
 
 
 def run_policy(

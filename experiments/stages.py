@@ -72,7 +72,7 @@ class Stages:
             io.write_npz(self._path(name, ".npz"), **arrays)
         if params is not None:
             io.save_checkpoint(self._path(name, ".ckpt"), params, {"kind": "stage", "name": name})
-        io.write_json(self._path(name, ".json"), dict(values))
+        io.write_json(self._path(name, ".json"), dict(values), keep_non_finite=True)
 
     def load(self, name: str, template: Any = None) -> Stage | None:
         """Phase ``name`` as saved, or None if it has not finished.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from agents.common.evaluate import mean_ci, wilson_ci
 from envs.towers import grad_planning, planning
 from envs.towers.dataset import DatasetConfig, generate, load_dataset
 from envs.towers.env import BlockTowerEnv
@@ -142,22 +142,18 @@ def planner_bounds(params: Any, max_offset: float) -> tuple[np.ndarray, np.ndarr
 def summarise(results: list[dict[str, float]], planner: str) -> dict[str, Any]:
     """Mean fraction and collapse rate of episodes, with 95% intervals.
 
-    The fraction's interval is the normal one (mean +- 1.96 standard errors); the collapse
+    The fraction's interval is Student t's (``agents.common.evaluate.mean_ci``); the collapse
     rate's is Wilson's score interval, which stays inside [0, 1] for 0 or n collapses.
     """
     n = len(results)
-    fractions = np.array([r["fraction"] for r in results])
-    collapses = float(np.sum([r["collapsed"] for r in results]))
-    half = 1.96 * fractions.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
-    z, rate = 1.96, collapses / n
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    spread = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    fraction, low, high = mean_ci(np.array([r["fraction"] for r in results]))
+    rate, rate_low, rate_high = wilson_ci(int(sum(bool(r["collapsed"]) for r in results)), n)
     return {
         "planner": planner,
-        "fraction": float(fractions.mean()),
-        "fraction_ci": [float(fractions.mean() - half), float(fractions.mean() + half)],
+        "fraction": fraction,
+        "fraction_ci": [low, high],
         "collapse_rate": rate,
-        "collapse_ci": [max(0.0, centre - spread), min(1.0, centre + spread)],
+        "collapse_ci": [rate_low, rate_high],
         "episodes": n,
     }
 

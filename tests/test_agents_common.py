@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from agents.common.distributions import Categorical, Factorised, Gaussian, make_distribution
-from agents.common.evaluate import evaluate_jax, random_policy, summarise_returns, t_quantile_975
+from agents.common.evaluate import (
+    evaluate_jax,
+    mean_ci,
+    random_policy,
+    summarise_returns,
+    t_quantile_975,
+    wilson_ci,
+)
 from agents.common.networks import make_network
 from agents.common.returns import gae, nstep_returns
 from tests.test_agents_toy_env import make_toy_env
@@ -143,6 +150,26 @@ def test_confidence_interval_uses_student_t():
     half = 2.776 * np.std([1, 2, 3, 4, 5], ddof=1) / math.sqrt(5)
     assert result.mean == 3.0
     np.testing.assert_allclose([result.ci95_low, result.ci95_high], [3 - half, 3 + half])
+
+
+def test_one_sample_has_no_interval_and_none_is_an_error():
+    mean, low, high = mean_ci(np.array([4.0]))
+    assert mean == 4.0 and math.isnan(low) and math.isnan(high)
+    with pytest.raises(ValueError, match="non-empty"):
+        mean_ci(np.array([]))
+    with pytest.raises(ValueError, match="shape"):
+        mean_ci(np.ones((2, 3)))
+
+
+def test_wilson_interval_by_hand():
+    # 2 of 8: centre (0.25 + z^2/16) / (1 + z^2/8), Wilson (1927), z = 1.96.
+    rate, low, high = wilson_ci(2, 8)
+    assert rate == 0.25
+    np.testing.assert_allclose([low, high], [0.0715, 0.5907], atol=2e-4)
+    assert wilson_ci(0, 10)[1] == 0.0 and wilson_ci(0, 10)[2] == pytest.approx(0.2775, 1e-3)
+    assert wilson_ci(10, 10)[1] == pytest.approx(1 - 0.2775, 1e-3)
+    with pytest.raises(ValueError, match="successes"):
+        wilson_ci(3, 2)
 
 
 def _counting_policy(carry, obs, state, key):

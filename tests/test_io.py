@@ -1,11 +1,13 @@
-"""experiments.io arrays: compressed and stored npz files round-trip exactly."""
+"""experiments.io files: npz arrays round-trip exactly; JSON results are strict JSON."""
 
+import json
+import math
 import zipfile
 
 import numpy as np
 import pytest
 
-from experiments import io
+from experiments import io, stages
 
 
 @pytest.mark.parametrize("compress", [True, False])
@@ -27,3 +29,29 @@ def test_compression_is_the_default_and_shrinks_redundant_data(tmp_path):
     default = io.write_npz(tmp_path / "default.npz", zeros=zeros).stat().st_size
     stored = io.write_npz(tmp_path / "stored.npz", compress=False, zeros=zeros).stat().st_size
     assert stored > zeros.nbytes and default < stored / 20
+
+
+def _strict(text: str):
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_results_json_is_strict_and_phase_records_keep_nan(tmp_path):
+    row = {"mean": 1.5, "ci": [float("nan"), float("nan")], "worst": np.float32(-np.inf)}
+    written = _strict(io.write_json(tmp_path / "metrics.json", {"rows": [row]}).read_text())
+    assert written == {"rows": [{"mean": 1.5, "ci": [None, None], "worst": None}]}
+    record = stages.Stages(tmp_path / "phases")
+    record.save("eval", {"low": float("nan"), "high": float("inf")})
+    values = record.load("eval").values
+    assert math.isnan(values["low"]) and values["high"] == math.inf
+
+
+def test_checkpoint_meta_keeps_the_order_of_history_columns(tmp_path):
+    # A resumed fit reads its history back from the meta; its CSV columns must not re-sort.
+    row = {"epoch": 0, "train_loss": 0.5, "val_loss": 0.6, "seconds": 1.0}
+    meta = {"kind": "k", "history": [row]}
+    path = io.save_checkpoint(tmp_path / "a.ckpt", {"w": np.zeros(2)}, meta)
+    assert list(io.read_checkpoint_meta(path)["history"][0]) == list(row)
+    assert list(io.read_csv(io.write_csv(tmp_path / "h.csv", [row]))[0]) == list(row)

@@ -3,9 +3,10 @@ import dataclasses
 import numpy as np
 import pytest
 
+from agents.common.evaluate import mean_ci
 from experiments import io
 from experiments.poke import Config, main
-from experiments.poke_eval import best_of_k_rows, mean_ci, mse_from_psnr
+from experiments.poke_eval import best_of_k_rows, mse_from_psnr
 from experiments.poke_goal import success_rate
 from experiments.poke_latent import ridge_r2
 
@@ -85,7 +86,7 @@ def test_full_flag_selects_paper_scale():
 
 def test_statistics_helpers_on_hand_worked_cases():
     mean, lo, hi = mean_ci(np.array([1.0, 2.0, 3.0]))
-    assert mean == 2.0 and np.isclose(hi - mean, 1.96 * 1.0 / np.sqrt(3))
+    assert mean == 2.0 and np.isclose(hi - mean, 4.303 * 1.0 / np.sqrt(3))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 3))
     y = np.stack([x[:, 0] * 2.0, rng.normal(size=400)], axis=1)

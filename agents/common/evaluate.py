@@ -53,18 +53,54 @@ def t_quantile_975(df: int) -> float:
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
+def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean of ``values`` and the two ends of its Student-t 95% confidence interval.
+
+    The one interval the suite reports (returns, errors, fractions of episodes).
+
+    Args:
+        values: (N,) independent samples, N >= 1.
+
+    Returns:
+        ``(mean, low, high)``; ``low`` and ``high`` are NaN for N = 1, where the spread of the
+        samples, hence the interval, is undefined.
+
+    Raises:
+        ValueError: no values, or values that are not one-dimensional.
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"mean_ci needs a non-empty (N,) array, got shape {values.shape}")
+    n, mean = values.size, float(values.mean())
+    if n < 2:
+        return mean, math.nan, math.nan
+    half = t_quantile_975(n - 1) * float(values.std(ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def wilson_ci(successes: int, n: int) -> tuple[float, float, float]:
+    """Rate of ``successes`` in ``n`` trials and the ends of its Wilson score 95% interval.
+
+    Wilson's interval (Wilson 1927) stays inside [0, 1] and is not empty at 0 or n successes,
+    where the normal interval collapses to a point.
+
+    Raises:
+        ValueError: ``n`` < 1, or ``successes`` outside [0, n].
+    """
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"wilson_ci needs n >= 1 and 0 <= successes <= n, got {successes}/{n}")
+    z, rate = _Z975, successes / n
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    spread = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return rate, max(0.0, centre - spread), min(1.0, centre + spread)
+
+
 def summarise_returns(
     returns: np.ndarray, lengths: np.ndarray, seconds_per_action: float
 ) -> EvalResult:
-    """Mean and Student-t 95% CI of the returns."""
+    """Mean and Student-t 95% CI of the (N,) returns (:func:`mean_ci`)."""
     returns = np.asarray(returns, np.float64)
-    n = returns.size
-    mean = float(returns.mean())
-    if n < 2:
-        low = high = math.nan
-    else:
-        half = t_quantile_975(n - 1) * float(returns.std(ddof=1)) / math.sqrt(n)
-        low, high = mean - half, mean + half
+    mean, low, high = mean_ci(returns)
     return EvalResult(mean, low, high, returns, np.asarray(lengths), float(seconds_per_action))
 
 
