@@ -72,6 +72,9 @@ def table_markdown(rows: list[Row], full: bool, a2c_budget: int, model_budget: i
     lines = [
         f"# Spaceship ({scale})",
         "",
+        "Budgets are what was asked; the env steps column counts the steps each method took, "
+        "in whole rollouts or episodes.",
+        "",
         "| method | mean return [95% CI] | episodes | s/action (1 env) | env steps | paper |",
         "|---|---|---|---|---|---|",
     ]
