@@ -23,6 +23,13 @@ class DrivingParams:
 
     Fields marked static are Python values that shape the computation (jit recompiles when they
     change); the others are pytree leaves and may be traced.
+
+    Building the dataclass or calling ``params.replace(...)`` checks nothing: JAX rebuilds
+    params pytrees with tracers, ``None`` or ``vmap`` axis numbers as leaves, which a check in
+    ``__post_init__`` would refuse. The Gymnasium envs and ``envs.jax_env.make_jax_env`` check
+    the params they are given; params you build or replace yourself for the pure core go
+    through :func:`check_params` (``params = check_params(params.replace(dt=0.05))``), or a
+    negative ``dt`` or thrust runs on silently.
     """
 
     action_mode: str = struct.field(pytree_node=False, default="continuous")
