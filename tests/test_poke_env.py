@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import envs  # noqa: F401  (registers the ids)
-from envs.poke import physics
+from envs.poke import checks, physics
 from envs.poke.env import PokeEnv
 from envs.poke.params import PokeParams
 
@@ -201,6 +201,8 @@ FOUR.update(
         ({"half_size": np.full((2, 2), 0.05)}, "half_size"),
         ({"pose": [[5.0, 0.0, 0.0]]}, "pose"),  # was accepted, 5 m off the table
         ({"pose": [[0.0, np.inf, 0.0]]}, "pose"),
+        ({"pose": [[0.45, 0.0, 0.0]]}, "pose"),  # was accepted: in the wall, off the table
+        ({"velocity": [[3.0, 0.0, 0.0]]}, "velocity"),  # was accepted: fast enough to tunnel
         ({"velocity": [[0.0, 0.0, np.nan]]}, "velocity"),
         ({"velocity": np.zeros(3)}, "velocity"),
     ],
@@ -275,6 +277,9 @@ def test_reset_to_get_state_and_goal_reproduces_the_future():
         ("contact_friction", -0.5),  # was a Chipmunk abort
         ("object_density", 0.0),  # was a bare pymunk AssertionError
         ("finger_radius", -0.01),  # was accepted
+        ("finger_max_force", 0.0),
+        ("finger_mass", np.inf),
+        ("collision_slop", -0.001),
         ("elasticity", 1.5),
         ("time_step", 0.0),
         ("settle_time", -1.0),
@@ -298,3 +303,28 @@ def test_params_at_their_limits_are_accepted():
     env = PokeEnv(params=dataclasses.replace(params, image_size=16), obs_mode="state")
     env.reset(seed=0)
     env.step(np.array([0.0, 0.0, 0.0, 0.1], np.float32))
+
+
+def moving_object(kind, half_size, velocity):
+    """One object at (0.3, 0) m moving with ``velocity`` (vx [m/s], vy [m/s], spin [rad/s])."""
+    return physics.PokeState(
+        np.array([kind]),
+        np.array([[half_size, half_size]]),
+        np.array([[0.3, 0.0, 0.0]]),
+        np.array([velocity], dtype=np.float64),
+    )
+
+
+def test_states_faster_than_the_speed_bound_are_refused_and_slower_ones_stay_on():
+    bound = checks.speed_bound(PARAMS)
+    for kind in (physics.BOX, physics.DISK, physics.TRIANGLE):
+        state = moving_object(kind, 0.04, (bound, 0.0, 0.0))
+        checks.check_state(state, PARAMS)
+        after = physics.transition(PARAMS, state, np.array([-0.35, -0.35, 0.0, 0.0]))
+        assert np.all(np.abs(after.pose[:, :2]) <= PARAMS.table_half_size), after.pose
+    too_fast = moving_object(physics.BOX, 0.04, (1.01 * bound, 0.0, 0.0))
+    with pytest.raises(ValueError, match=r"state\.velocity: expected \|v\|"):
+        checks.check_state(too_fast, PARAMS)
+    spinning = moving_object(physics.DISK, 0.05, (0.0, 0.0, 1.01 * bound / 0.05))
+    with pytest.raises(ValueError, match=r"state\.velocity"):
+        checks.check_state(spinning, PARAMS)

@@ -29,7 +29,7 @@ class DrivingParams:
     ``__post_init__`` would refuse. The Gymnasium envs and ``envs.jax_env.make_jax_env`` check
     the params they are given; params you build or replace yourself for the pure core go
     through :func:`check_params` (``params = check_params(params.replace(dt=0.05))``), or a
-    negative ``dt`` or thrust runs on silently.
+    negative ``dt`` or braking runs on silently.
     """
 
     action_mode: str = struct.field(pytree_node=False, default="continuous")

@@ -42,6 +42,15 @@ class PokeParams:
     """Radius of the round fingertip [m]."""
     finger_speed: float = 0.5
     """Speed of the finger along its line [m/s]."""
+    finger_max_force: float = 20.0
+    """Most force the finger pushes with [N]. Over 4x the friction of the three heaviest objects
+    in a row (3 x 0.4 x 0.39 kg x 9.81 m/s^2 = 4.6 N), so the finger keeps its speed on the
+    table; finite, so a wall stops an object the finger pins to it (envs.poke.finger)."""
+    finger_mass: float = 0.5
+    """Mass of the fingertip [kg], of the objects' order (0.04-0.39 kg)."""
+    collision_slop: float = 1e-3
+    """Overlap of two shapes pymunk leaves uncorrected [m]; its default 0.1 is far too large for
+    4-7 cm objects (they could sink 10 cm into each other and into the walls)."""
     max_poke_length: float = 0.3
     """Longest poke the action allows [m]."""
     time_step: float = 0.01
@@ -83,13 +92,18 @@ _FLOAT_RULES: dict[str, Rule] = {
             "object_density",
             "finger_radius",
             "finger_speed",
+            "finger_max_force",
+            "finger_mass",
             "max_poke_length",
             "time_step",
             "goal_tolerance",
         )
     },
-    # Chipmunk aborts the process on a negative friction or joint force (mu m g).
-    **{name: (">= 0", non_negative) for name in ("table_friction", "gravity", "contact_friction")},
+    # Chipmunk aborts the process on a negative friction or joint force (mu m g), or slop.
+    **{
+        name: (">= 0", non_negative)
+        for name in ("table_friction", "gravity", "contact_friction", "collision_slop")
+    },
     "settle_time": (">= 0", non_negative),
     "elasticity": ("in [0, 1]", lambda x: (x >= 0) & (x <= 1)),
     "object_half_size_range": ("0 < low <= high", ordered(positive)),

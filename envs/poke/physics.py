@@ -6,21 +6,28 @@ correction) and a force limit equal to the Coulomb friction ``mu m g`` (torque l
 ``2/3 mu m g r``, that of a uniform disk of radius ``r``), the top-down friction of pymunk's
 ``tank.py`` example. The joints then stop sliding below that limit and slip above it.
 
+The fingertip is a dynamic disk dragged along the poke line with a bounded force
+(:mod:`envs.poke.finger`), so a wall stops an object it pins there instead of the finger
+squeezing the object through the wall. pymunk's default collision slop (0.1, meant for pixels)
+would leave 10 cm overlaps uncorrected on this metre-scale table; ``params.collision_slop`` sets it.
+
 A poke rebuilds the space from the state first (:func:`transition`), so the outcome is a function
 of (state, action) alone: pymunk's cached contacts (warm starting) never carry over between
-pokes, which makes a reset to a stored state reproduce a dataset transition bit for bit.
+pokes, which makes a reset to a stored state reproduce a dataset transition bit for bit. The
+finger is added and removed within the poke, so it is no part of the state.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pymunk
 
-from envs.poke.params import SHAPE_KINDS, PokeParams
+from envs.poke import finger
+from envs.poke.params import PokeParams
 
 BOX, DISK, TRIANGLE = 0, 1, 2
 ACTION_DIM = 4
@@ -104,6 +111,7 @@ def build_space(params: PokeParams, state: PokeState) -> World:
     """A fresh space with walls and one body per object of ``state``, set to ``state``."""
     space = pymunk.Space()
     space.gravity = (0.0, 0.0)
+    space.collision_slop = params.collision_slop
     _add_walls(space, params)
     kind = np.asarray(state.kind, dtype=np.int64)
     half_size = np.asarray(state.half_size, dtype=np.float64)
@@ -148,84 +156,9 @@ def set_state(world: World, state: PokeState) -> None:
         world.space.reindex_shapes_for_body(body)
 
 
-def position_bound(params: PokeParams) -> float:
-    """Largest ``|x|``, ``|y|`` of an object centre [m]: the walls' outer face.
-
-    Not the table's edge: a finger can squeeze an object a little into a wall.
-    """
-    return params.table_half_size + WALL_THICKNESS
-
-
 def copy_state(state: PokeState) -> PokeState:
     """A copy of ``state`` that shares no array with it."""
     return PokeState(*(np.array(x, copy=True) for x in state))
-
-
-def _field(state: PokeState, name: str, shape: tuple[int, ...], where: str) -> np.ndarray:
-    """``state.<name>`` as a finite float64 array of ``shape``, or ValueError naming it."""
-    try:
-        value = np.array(getattr(state, name), dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}.{name}: expected numbers of shape {shape}") from None
-    if value.shape != shape or not np.all(np.isfinite(value)):
-        raise ValueError(f"{where}.{name}: expected a finite array of shape {shape}, got {value}")
-    return value
-
-
-def check_state(state: Any, params: PokeParams, where: str = "state") -> PokeState:
-    """Validates a whole table state before it reaches pymunk; returns a float64 copy.
-
-    pymunk aborts the process on a zero or NaN size (a C assertion), so every field is checked
-    here, first, and the caller changes nothing until this returns.
-
-    Args:
-        state: a :class:`PokeState` with ``n`` objects, 1 <= n <= ``params.max_objects``.
-        params: the env's constants; half sizes must lie in ``object_half_size_range`` (compared
-            in float32, as the observation stores them), centres within
-            :func:`position_bound` (as the observation space allows).
-        where: how error messages name the state (e.g. ``"options['state']"``).
-
-    Raises:
-        TypeError: ``state`` is not a :class:`PokeState`.
-        ValueError: naming the first field of the wrong shape, type or range.
-    """
-    if not isinstance(state, PokeState):
-        raise TypeError(
-            f"{where}: expected a PokeState(kind, half_size, pose, velocity), got "
-            f"{type(state).__name__}"
-        )
-    n = np.shape(state.kind)[0] if np.ndim(state.kind) == 1 else -1
-    if not 1 <= n <= params.max_objects:
-        raise ValueError(
-            f"{where}.kind: expected shape (n,) with 1 <= n <= max_objects "
-            f"({params.max_objects}), got shape {np.shape(state.kind)}"
-        )
-    kind = _field(state, "kind", (n,), where)
-    if not np.all((kind == np.round(kind)) & (kind >= 0) & (kind < len(SHAPE_KINDS))):
-        raise ValueError(
-            f"{where}.kind: expected integers in 0..{len(SHAPE_KINDS) - 1}, got {kind}"
-        )
-    half_size = _field(state, "half_size", (n, 2), where)
-    low, high = params.object_half_size_range
-    size32 = half_size.astype(np.float32)
-    if not np.all((size32 >= np.float32(low)) & (size32 <= np.float32(high))):
-        raise ValueError(
-            f"{where}.half_size: expected values in object_half_size_range [{low}, {high}] m, "
-            f"got {half_size}"
-        )
-    kind = kind.astype(np.int64)
-    if np.any(half_size[kind != BOX, 0] != half_size[kind != BOX, 1]):
-        raise ValueError(
-            f"{where}.half_size: expected equal columns for a disk or triangle (its radius "
-            f"twice), got {half_size}"
-        )
-    pose = _field(state, "pose", (n, 3), where)
-    bound = position_bound(params)
-    if np.any(np.abs(pose[:, :2]) > bound):
-        raise ValueError(
-            f"{where}.pose: expected centres within the walls [-{bound}, {bound}]^2 m, got {pose}"
-        )
-    return PokeState(kind, half_size, pose, _field(state, "velocity", (n, 3), where))
 
 
 def check_action(action: np.ndarray, params: PokeParams) -> np.ndarray:
@@ -247,7 +180,11 @@ def check_action(action: np.ndarray, params: PokeParams) -> np.ndarray:
 
 
 def poke(world: World, action: np.ndarray, params: PokeParams) -> None:
-    """Moves a kinematic fingertip along the poke line, lifts it, and lets the objects settle.
+    """Drags a fingertip along the poke line, lifts it, and lets the objects settle.
+
+    The fingertip's control body covers ``finger_speed * time_step`` per step (a shorter last
+    step for the remainder); the tip follows it, pushing with at most ``finger_max_force``
+    (:mod:`envs.poke.finger`).
 
     Args:
         world: the space to step (mutated).
@@ -256,18 +193,17 @@ def poke(world: World, action: np.ndarray, params: PokeParams) -> None:
     """
     action = check_action(action, params)
     direction = np.array([math.cos(action[2]), math.sin(action[2])])
-    finger = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
-    finger.position = (float(action[0]), float(action[1]))
-    tip = pymunk.Circle(finger, params.finger_radius)
-    tip.friction, tip.elasticity = params.contact_friction, params.elasticity
-    world.space.add(finger, tip)
     step_length = params.finger_speed * params.time_step
     full_steps = int(action[3] // step_length)
     remainder = float(action[3] - full_steps * step_length)
-    for distance in [step_length] * full_steps + ([remainder] if remainder > 0 else []):
-        finger.velocity = tuple(map(float, direction * distance / params.time_step))
+    distances = [step_length] * full_steps + ([remainder] if remainder > 0 else [])
+    velocities = [direction * distance / params.time_step for distance in distances]
+    first = velocities[0] if velocities else np.zeros(2)
+    fingertip = finger.add_finger(world.space, action[:2], first, params)
+    for velocity in velocities:
+        finger.drive(fingertip, velocity)
         world.space.step(params.time_step)
-    world.space.remove(finger, tip)
+    finger.lift(world.space, fingertip)
     for _ in range(params.settle_steps):
         world.space.step(params.time_step)
 
@@ -279,7 +215,8 @@ def transition(params: PokeParams, state: PokeState, action: np.ndarray) -> Poke
     return get_state(world)
 
 
-def _bounding_radius(kind: int, half_size: np.ndarray) -> float:
+def bounding_radius(kind: int, half_size: np.ndarray) -> float:
+    """Radius of the smallest disk about the centre holding the shape [m] (box: half diagonal)."""
     return float(np.hypot(*half_size)) if kind == BOX else float(half_size[0])
 
 
@@ -301,7 +238,7 @@ def sample_state(
     kind = rng.integers(0, 3, size=num_objects).astype(np.int64)
     half_size = rng.uniform(low, high, size=(num_objects, 2))
     half_size[kind != BOX, 1] = half_size[kind != BOX, 0]
-    radii = np.array([_bounding_radius(k, s) for k, s in zip(kind, half_size, strict=True)])
+    radii = np.array([bounding_radius(k, s) for k, s in zip(kind, half_size, strict=True)])
     pose = np.zeros((num_objects, 3))
     for i in range(num_objects):
         for _ in range(params.placement_attempts):
