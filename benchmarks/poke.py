@@ -20,7 +20,8 @@ import tyro
 from envs.poke import dataset
 from envs.poke.params import PokeParams
 from world_models import een
-from world_models.trainer import TrainerConfig, TrainState, make_optimizer, train_epoch
+from world_models.optimizer import make_optimizer
+from world_models.trainer import TrainerConfig, TrainState, train_epoch
 
 
 @dataclasses.dataclass(frozen=True)

@@ -191,7 +191,8 @@ def training_rate(model: object, config: Config, scan: bool) -> float:
     import jax.numpy as jnp
 
     from world_models import physnet
-    from world_models.trainer import EpochRunner, TrainerConfig, TrainState, make_optimizer
+    from world_models.optimizer import make_optimizer
+    from world_models.trainer import EpochRunner, TrainerConfig, TrainState
 
     rng = np.random.default_rng(0)
     n, size = config.train_examples, 64

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from world_models.trainer import SCHEDULES, decay_schedule
+from world_models.optimizer import SCHEDULES, decay_schedule
 
 Objective = Callable[[Any, jax.Array], jax.Array]
 """``objective(x, key) -> ()``: the value to maximise at one iterate ``x`` (a pytree)."""
@@ -52,7 +52,7 @@ class AscentConfig:
     """"adam" or "sgd" (plain gradient ascent)."""
     schedule: str = "constant"
     """"constant" step size, or "linear" / "cosine" decay to ``final_lr_fraction`` of it over
-    the steps (the trainer's :func:`world_models.trainer.decay_schedule`)."""
+    the steps (the trainer's :func:`world_models.optimizer.decay_schedule`)."""
     final_lr_fraction: float = 0.1
     """Step size after ``steps`` steps over the initial one (decaying schedules only)."""
     keep_best: bool = False

@@ -1,4 +1,4 @@
-"""Sampling planners over the GBP model interface: CEM and MPPI, with ensembles and particles.
+"""Sampling planners over the model interface of :mod:`planners.mpc`: CEM and MPPI, with ensembles.
 
 The cross-entropy method (Rubinstein 1999) as used by PETS (Chua et al. 2018, mbrl-lib) and MPPI
 (Williams et al. 2017) as used by TD-MPC2 (Hansen et al. 2024) search the same free action
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from planners import relax as relax_lib
-from planners.gbp import (
+from planners.mpc import (
     DoneFn,
     ModelStep,
     PlanResult,

@@ -5,15 +5,8 @@ next ``H`` actions by ``N`` optimiser steps on the summed predicted reward, exec
 action, and re-plan at the next step from the shifted plan (receding horizon, warm start). As in
 brax's APG, the objective is ``jax.grad`` of the return of a ``lax.scan`` of the model step.
 
-The model interface, shared with :mod:`planners.cem`::
-
-    model_step(model_params, state, action_vector) -> (next_state, reward)
-    done_fn(model_params, next_state) -> bool         # optional: rewards after it are masked
-
-``state`` is any pytree: the observation vector for a learned model (:mod:`world_models.dynamics`),
-or the env's ``State`` for planning through the true dynamics (:mod:`planners.oracle`).
-``action_vector`` is the model action of :mod:`planners.relax`. ``model_params`` is an argument, not
-a closure, so that one compiled planner serves every retrained model.
+The model interface (``model_step``, ``done_fn``), the rollout return and the receding-horizon
+wrappers are shared with :mod:`planners.cem` and live in :mod:`planners.mpc`.
 
 The optimiser loop (K restarts, best kept by hard-action return) is the shared
 :func:`planners.ascent.maximise`. Everything is written for one state; :func:`make_planner` jits
@@ -25,16 +18,22 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from planners import ascent as ascent_lib
 from planners import relax as relax_lib
-
-ModelStep = Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]]
-DoneFn = Callable[[Any, Any], jax.Array]
+from planners.mpc import (
+    DoneFn,
+    ModelStep,
+    PlanResult,
+    jit_planner,
+    receding_policy,
+    rollout_return,
+    shift_plan,  # noqa: F401  (re-exported: callers use gbp.shift_plan)
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,69 +87,6 @@ class GBPConfig:
         return ascent_lib.AscentConfig(
             steps=self.n_iterations, learning_rate=self.learning_rate, optimizer=self.optimizer
         )
-
-
-class PlanResult(NamedTuple):
-    """What a planner returns for one state."""
-
-    plan: jax.Array
-    """(H, param_dim) free parameters of the best plan."""
-    action: Any
-    """The environment action to execute now (hard first action of the best plan)."""
-    objective: jax.Array
-    """Scalar predicted return of the best plan, executed with hard actions."""
-    returns: jax.Array
-    """(K,) predicted return of every restart (hard actions)."""
-
-
-class _RolloutCarry(NamedTuple):
-    state: Any
-    alive: jax.Array
-    weight: jax.Array
-    total: jax.Array
-
-
-def rollout_return(
-    model_step: ModelStep,
-    model_params: Any,
-    state: Any,
-    actions: jax.Array,
-    discount: float = 1.0,
-    done_fn: DoneFn | None = None,
-    unroll: int = 1,
-) -> jax.Array:
-    """Discounted return of an action sequence under the model; differentiable.
-
-    After ``done_fn`` fires, later rewards are masked and the state is frozen, so the gradient
-    never flows through physics past termination (e.g. inside the planet).
-
-    Args:
-        model_step: ``(model_params, state, action) -> (next_state, reward)``.
-        model_params: parameters passed to ``model_step``.
-        state: the start state pytree.
-        actions: (H, action_dim) model actions.
-        discount: per-step discount factor.
-        done_fn: optional ``(model_params, next_state) -> bool`` termination test.
-        unroll: steps unrolled per scan iteration (``lax.scan``'s ``unroll``).
-
-    Returns:
-        Scalar ``sum_t discount^t * alive_t * r_t``.
-    """
-
-    def body(carry: _RolloutCarry, action: jax.Array) -> tuple[_RolloutCarry, None]:
-        next_state, reward = model_step(model_params, carry.state, action)
-        total = carry.total + carry.weight * carry.alive * reward
-        alive = carry.alive
-        if done_fn is not None:
-            alive = alive * (1.0 - jnp.asarray(done_fn(model_params, next_state), jnp.float32))
-        next_state = jax.tree.map(
-            lambda new, old: jnp.where(alive > 0, new, old), next_state, carry.state
-        )
-        return _RolloutCarry(next_state, alive, carry.weight * discount, total), None
-
-    one = jnp.ones((), jnp.float32)
-    init = _RolloutCarry(state, one, one, jnp.zeros((), jnp.float32))
-    return jax.lax.scan(body, init, actions, unroll=unroll)[0].total
 
 
 def plan_objective(
@@ -275,11 +211,6 @@ def init_plan(config: GBPConfig, relax: relax_lib.Relaxation) -> jax.Array:
     return jnp.zeros((config.horizon, relax.param_dim), jnp.float32)
 
 
-def shift_plan(plan_z: jax.Array) -> jax.Array:
-    """Receding horizon: drop the executed step and append a neutral (zero) one."""
-    return jnp.concatenate([plan_z[1:], jnp.zeros_like(plan_z[:1])])
-
-
 def make_planner(
     config: GBPConfig,
     relax: relax_lib.Relaxation,
@@ -288,17 +219,6 @@ def make_planner(
 ) -> Callable[[Any, Any, jax.Array, jax.Array], PlanResult]:
     """``jit(plan)`` with the static parts bound: ``(model_params, state, init_plan, key)``."""
     return jit_planner(plan, config, relax, model_step, done_fn)
-
-
-def jit_planner(
-    plan_fn: Callable[..., PlanResult],
-    config: Any,
-    relax: relax_lib.Relaxation,
-    model_step: ModelStep,
-    done_fn: DoneFn | None = None,
-) -> Callable[[Any, Any, jax.Array, jax.Array], PlanResult]:
-    """``jit(plan_fn)`` with its static parts bound; shared by GBP and CEM/MPPI."""
-    return jax.jit(functools.partial(plan_fn, config, relax, model_step, done_fn=done_fn))
 
 
 def make_policy(
@@ -318,27 +238,3 @@ def make_policy(
     return receding_policy(
         plan, config, relax, model_step, model_params, use_env_state=use_env_state, done_fn=done_fn
     )
-
-
-def receding_policy(
-    plan_fn: Callable[..., PlanResult],
-    config: Any,
-    relax: relax_lib.Relaxation,
-    model_step: ModelStep,
-    model_params: Any,
-    *,
-    use_env_state: bool = False,
-    done_fn: DoneFn | None = None,
-) -> Callable[[jax.Array, jax.Array, Any, jax.Array], tuple[Any, jax.Array]]:
-    """Receding-horizon control with any planner ``plan_fn`` (GBP's :func:`plan`, CEM's ...).
-
-    Returns ``policy(carry, obs, state, key) -> (action, carry)`` whose carry is the previous
-    plan, shifted by one step (:func:`shift_plan`) as the next warm start.
-    """
-
-    def policy(carry: jax.Array, obs: jax.Array, state: Any, key: jax.Array):
-        model_state = state if use_env_state else obs
-        result = plan_fn(config, relax, model_step, model_params, model_state, carry, key, done_fn)
-        return result.action, shift_plan(result.plan)
-
-    return policy

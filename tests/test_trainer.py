@@ -9,12 +9,12 @@ import pytest
 
 from experiments import io
 from experiments.io import CheckpointError
+from world_models.optimizer import make_optimizer
 from world_models.trainer import (
     TrainerConfig,
     config_fingerprint,
     evaluate,
     fit,
-    make_optimizer,
 )
 
 TRUE_W = np.array([[1.5], [-2.0], [0.5]], np.float32)

@@ -8,7 +8,8 @@ where ``batch`` has the pytree structure of the data with a leading example axis
 ``batch_size``. An epoch shuffles the training set and runs ``lax.scan`` over its minibatches inside
 one ``jax.jit``, so it compiles once for a given data shape and is reused every epoch. The params
 with the lowest validation loss are returned, and a checkpoint written atomically after each epoch
-(:mod:`experiments.io`) lets an interrupted run continue with ``resume=True``.
+(:mod:`experiments.io`) lets an interrupted run continue with ``resume=True``. The optimiser
+(Adam(W), gradient clipping, step-size decay) is built by :mod:`world_models.optimizer`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import optax
 
 from experiments import io
 from world_models.epochs import (  # noqa: F401  (re-exported: the trainer's public API)
@@ -36,34 +36,9 @@ from world_models.epochs import (  # noqa: F401  (re-exported: the trainer's pub
     train_epoch,
     train_step,
 )
+from world_models.optimizer import SCHEDULES, make_optimizer
 
 CHECKPOINT_KIND = "trainer"
-SCHEDULES = ("constant", "linear", "cosine")
-"""Step-size schedules of :func:`decay_schedule`."""
-
-
-def decay_schedule(
-    kind: str, learning_rate: float, final_fraction: float, steps: int
-) -> float | optax.Schedule:
-    """A step size decaying over ``steps`` optimiser updates (the constant is returned as is).
-
-    Args:
-        kind: "constant", "linear" or "cosine" (half a cosine period, no restarts).
-        learning_rate: step size at update 0.
-        final_fraction: step size after ``steps`` updates, over ``learning_rate``.
-        steps: updates the decay lasts (at least 1 is used); later updates keep the final size.
-
-    Returns:
-        ``learning_rate`` for "constant", else an ``optax`` schedule ``count -> step size``.
-    """
-    if kind not in SCHEDULES:
-        raise ValueError(f"kind: expected one of {SCHEDULES}, got {kind!r}")
-    steps = max(int(steps), 1)
-    if kind == "linear":
-        return optax.linear_schedule(learning_rate, final_fraction * learning_rate, steps)
-    if kind == "cosine":
-        return optax.cosine_decay_schedule(learning_rate, steps, alpha=final_fraction)
-    return learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +58,7 @@ class TrainerConfig:
     weight_decay: float = 0.0
     """Decoupled weight decay; AdamW when > 0, Adam otherwise. It decays every parameter except
     those under a ``"stats"`` key: the normalisation statistics models keep in their params,
-    which no gradient trains (see :func:`decay_mask`)."""
+    which no gradient trains (see :func:`world_models.optimizer.decay_mask`)."""
     max_grad_norm: float | None = 1.0
     """Global gradient-norm clip; None disables clipping."""
     seed: int = 0
@@ -126,53 +101,6 @@ class FitResult(NamedTuple):
     """Epoch (0-based) whose params are returned."""
     best_val_loss: float
     """Validation loss of the returned params."""
-
-
-def make_optimizer(
-    config: TrainerConfig, steps_per_epoch: int | None = None
-) -> optax.GradientTransformation:
-    """Adam (or AdamW when ``weight_decay > 0``) after an optional global-norm clip.
-
-    Args:
-        config: optimisation settings.
-        steps_per_epoch: optimiser updates per epoch; needed when ``config.lr_schedule`` decays
-            (over ``config.max_epochs * steps_per_epoch`` updates).
-    """
-    if config.lr_schedule == "constant":
-        rate = config.learning_rate
-    elif steps_per_epoch is None or steps_per_epoch < 1:
-        raise ValueError(
-            f"steps_per_epoch: expected an int >= 1 for lr_schedule={config.lr_schedule!r}, "
-            f"got {steps_per_epoch!r}"
-        )
-    else:
-        rate = decay_schedule(
-            config.lr_schedule,
-            config.learning_rate,
-            config.final_lr_fraction,
-            config.max_epochs * steps_per_epoch,
-        )
-    if config.weight_decay > 0:
-        opt = optax.adamw(rate, weight_decay=config.weight_decay, mask=decay_mask)
-    else:
-        opt = optax.adam(rate)
-    if config.max_grad_norm is not None:
-        opt = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt)
-    return opt
-
-
-def decay_mask(params: Any) -> Any:
-    """True for the leaves weight decay may shrink: all but those under a ``"stats"`` key.
-
-    Models keep fixed normalisation statistics in their params (``params["stats"]``, read
-    through ``stop_gradient``); Adam leaves them alone (zero gradients), decoupled decay would not.
-    """
-
-    def trained(path: tuple, leaf: Any) -> bool:
-        del leaf
-        return not any(getattr(entry, "key", None) == "stats" for entry in path)
-
-    return jax.tree_util.tree_map_with_path(trained, params)
 
 
 class _Progress(NamedTuple):

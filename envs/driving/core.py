@@ -1,4 +1,4 @@
-"""Pure functional core of the highway driving task: reset, step, dynamics and observation.
+"""Pure functional core of the highway driving task: reset, actions, step and observation.
 
 Every function is pure and written for ONE environment; batch with ``jax.vmap`` and ``jax.jit``
 at the outermost call. They run on NumPy arrays (the Gymnasium single env, which so runs no JAX
@@ -11,10 +11,8 @@ JAX, bit for bit the same draws). A state and an action sequence therefore fix t
 exactly: ``reset(options={"state": s})`` replays, and the gymnax ``key`` argument of
 :func:`step` is unused.
 
-Ego car: kinematic bicycle model (Rajamani, "Vehicle Dynamics and Control", 2012, sec. 2.2)
-about the rear axle, one explicit step per ``dt``:
-    v' = clip(v + accel dt, 0, max_speed);  heading' = heading + v' tan(steer) / wheelbase dt
-    position' = position + v' (cos heading', sin heading') dt
+The motion of one step (the ego car's kinematic bicycle model, the other cars' moves) lives in
+:mod:`envs.driving.dynamics`; :func:`transition` composes it with the draws and the task.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from flax import struct
 
 from envs import host_random
 from envs.driving import task, traffic
+from envs.driving.dynamics import move_ego, move_traffic
 from envs.driving.params import DrivingParams
 from envs.ops import uniforms
 
@@ -191,68 +190,6 @@ def action_to_command(action: Any, params: DrivingParams) -> Any:
     if params.action_mode == "discrete":
         return xp.asarray(DISCRETE_ACTIONS)[action]
     raise ValueError(f"unknown action_mode {params.action_mode!r}")
-
-
-def move_ego(state: DrivingState, command: Any, params: DrivingParams) -> tuple[Any, Any, Any]:
-    """One bicycle-model step of the ego car: ``(position (2,), heading (), speed ())``.
-
-    Args:
-        state: current state.
-        command: (2,) acceleration and steering commands in [-1, 1] (+1: full throttle / left).
-        params: car constants.
-    """
-    xp = traffic.namespace(state.ego_speed)
-    throttle, steer = command[0], command[1]
-    accel = xp.where(throttle >= 0, throttle * params.max_accel, throttle * params.max_brake)
-    speed = xp.clip(state.ego_speed + accel * params.dt, 0.0, params.max_speed)
-    heading = (
-        state.ego_heading + speed * xp.tan(steer * params.max_steer) / params.wheelbase * params.dt
-    )
-    step = speed * params.dt
-    position = state.ego_position + xp.stack([step * xp.cos(heading), step * xp.sin(heading)])
-    return position.astype(xp.float32), heading.astype(xp.float32), speed.astype(xp.float32)
-
-
-def move_traffic(state: DrivingState, draws: Any, params: DrivingParams) -> DrivingState:
-    """One step of the other cars, decided from ``state`` (the ego car as it was) and moved.
-
-    Returns:
-        ``state`` with the cars' fields updated (the ego car and key untouched).
-    """
-    xp = traffic.namespace(state.car_speed)
-    ego_vx = state.ego_speed * xp.cos(state.ego_heading)
-    vehicle_x = xp.concatenate([state.car_position[:, 0], state.ego_position[:1]])
-    vehicle_y = xp.concatenate([state.car_position[:, 1], state.ego_position[1:]])
-    vehicle_speed = xp.concatenate([state.car_speed, ego_vx[None]])
-    desired = xp.concatenate([state.car_desired_speed, xp.full((1,), params.max_speed, xp.float32)])
-    accel = traffic.follow(
-        vehicle_x, vehicle_y, vehicle_speed, state.car_lane, state.car_desired_speed, params
-    )
-    lane = traffic.lane_change(
-        state.car_lane, vehicle_x, vehicle_y, vehicle_speed, desired, draws[:3], params
-    )
-    speed = xp.maximum(state.car_speed + accel * params.dt, 0.0)
-    car_x = state.car_position[:, 0] + speed * params.dt
-    offset = traffic.lane_centre(lane, params) - state.car_position[:, 1]
-    lateral = params.lateral_speed * params.dt
-    car_y = state.car_position[:, 1] + xp.clip(offset, -lateral, lateral)
-    car_x, car_y, speed, desired_cars, lane = traffic.recycle(
-        car_x,
-        car_y,
-        speed,
-        state.car_desired_speed,
-        lane,
-        state.ego_position[0],
-        state.ego_position[1],
-        draws[3],
-        params,
-    )
-    return state.replace(
-        car_position=xp.stack([car_x, car_y], axis=-1).astype(xp.float32),
-        car_speed=speed.astype(xp.float32),
-        car_desired_speed=desired_cars.astype(xp.float32),
-        car_lane=lane.astype(xp.int32),
-    )
 
 
 def transition(

@@ -65,7 +65,7 @@ class DrivingEnv(CoreEnv):
     the Intelligent Driver Model and change lanes at random when it is safe (MOBIL's safety
     criterion), so their future is uncertain: the task for prediction under uncertainty (EEN).
     They react to the ego car. Cars that fall out of the window [-60 m, +140 m] around the ego car
-    re-enter at its other end. The ego car is a kinematic bicycle (``core.py``).
+    re-enter at its other end. The ego car is a kinematic bicycle (``dynamics.py``).
 
     ## Action Space
     | mode       | space            | meaning                                           | unit |

@@ -1,7 +1,7 @@
-"""Pure functional core of the spaceship task: reset, step, dynamics and observation.
+"""Pure functional core of the spaceship task: reset, actions, step and observation.
 
 Every function is pure and written for ONE environment; batch with ``jax.vmap`` and ``jax.jit`` at
-the outermost call. ``dynamics``, ``observe``, ``transition`` and ``task.reward`` are also
+the outermost call. ``observe``, ``transition``, ``dynamics.dynamics`` and ``task.reward`` are also
 differentiable (``jax.grad`` through a ``lax.scan`` of ``transition`` is how gradient-based planning
 works).
 
@@ -12,16 +12,13 @@ single env uses the host path, because one JAX dispatch costs ~30-40 us on a CPU
 would cap a one-env-at-a-time loop (Stable-Baselines3 style) near 25K steps/s. It is the same code,
 not a copy; ``tests/test_spaceship_core.py`` checks both paths against an independent reference.
 
-Physics (per substep of length h = dt / substeps, semi-implicit Euler):
-    a = -mu * d / max(|d|, R)^3 + max_thrust * u,   d = position - planet_position
-    velocity += h * a;  position += h * velocity
-with mu = surface_gravity * R^2 (inverse-square outside the planet, clamped to the surface value
-inside, i.e. linear in |d| as for a uniform ball).
+The physics (gravity and the semi-implicit Euler integrator of :func:`dynamics`) live in
+:mod:`envs.spaceship.dynamics`; this module adds the actions, the task and the observation.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,12 +27,11 @@ from flax import struct
 
 from envs.ops import ops_for, uniforms
 from envs.spaceship import task
+from envs.spaceship.dynamics import EPS, dynamics
 from envs.spaceship.params import SpaceshipParams
 
 OBS_DIM = 13
 """Length of the state observation vector (see :func:`observe`)."""
-
-_EPS = 1e-6
 
 
 @struct.dataclass
@@ -141,73 +137,6 @@ def initial_state(u: Any, params: SpaceshipParams) -> tuple[Any, SpaceshipState]
     return observe(state, params), state
 
 
-def gravity(position: Any, state: SpaceshipState) -> Any:
-    """Gravitational acceleration at ``position`` (2,) [m] from the state's planet, (2,) [m/s^2]."""
-    ops = ops_for(state.planet_radius)
-    planet = _Planet.of(ops, state)
-    gx, gy = planet.gravity(ops, *ops.xy(position))
-    return ops.stack([gx, gy])
-
-
-class _Planet(NamedTuple):
-    """The planet's scalars, read once per step (indexing costs ~0.1 us each on the host)."""
-
-    x: Any
-    y: Any
-    radius: Any
-    mu: Any
-
-    @classmethod
-    def of(cls, ops: Any, state: SpaceshipState) -> _Planet:
-        radius = ops.scalar(state.planet_radius)
-        mu = ops.scalar(state.surface_gravity) * radius * radius  # [m^3/s^2]
-        return cls(*ops.xy(state.planet_position), radius, mu)
-
-    def gravity(self, ops: Any, px: Any, py: Any) -> tuple[Any, Any]:
-        dx, dy = px - self.x, py - self.y
-        clamped = ops.maximum(ops.sqrt(dx * dx + dy * dy + _EPS), self.radius)
-        scale = self.mu / (clamped * clamped * clamped)
-        return -scale * dx, -scale * dy
-
-
-def dynamics(state: SpaceshipState, thrust: Any, params: SpaceshipParams) -> SpaceshipState:
-    """Integrates one environment step of the physics (no task bookkeeping).
-
-    Args:
-        state: current state.
-        thrust: (2,) thrust command u with |u| <= 1 [-]; the acceleration is max_thrust * u.
-        params: task parameters.
-
-    Returns:
-        The state after ``params.dt`` seconds, ``time`` incremented and ``thrust`` recorded.
-    """
-    ops = ops_for(state.planet_radius)
-    h = params.dt / params.substeps
-    planet = _Planet.of(ops, state)
-    px, py = ops.xy(state.position)
-    vx, vy = ops.xy(state.velocity)
-    ux, uy = ops.xy(thrust)
-    tx, ty = params.max_thrust * ux, params.max_thrust * uy
-    for _ in range(params.substeps):  # unrolled: substeps is small and static
-        gx, gy = planet.gravity(ops, px, py)
-        vx = vx + h * (gx + tx)
-        vy = vy + h * (gy + ty)
-        px = px + h * vx
-        py = py + h * vy
-    # Built directly: dataclasses.replace costs ~10 us on the host path.
-    return SpaceshipState(
-        position=ops.stack([px, py]),
-        velocity=ops.stack([vx, vy]),
-        planet_position=state.planet_position,
-        planet_radius=state.planet_radius,
-        surface_gravity=state.surface_gravity,
-        targets=state.targets,
-        target_index=state.target_index,
-        time=state.time + 1,
-        thrust=ops.stack([ux, uy]),
-    )
-
-
 def action_to_thrust(action: Any, params: SpaceshipParams) -> Any:
     """Maps an action of ``params.action_mode`` to a thrust command u, (2,), |u| <= 1.
 
@@ -219,7 +148,7 @@ def action_to_thrust(action: Any, params: SpaceshipParams) -> Any:
         ops = ops_for(action)
         ax, ay = ops.xy(action)
         ux, uy = ops.clip(ax, -1.0, 1.0), ops.clip(ay, -1.0, 1.0)
-        scale = ops.maximum(ops.sqrt(ux * ux + uy * uy + _EPS), 1.0)
+        scale = ops.maximum(ops.sqrt(ux * ux + uy * uy + EPS), 1.0)
         return ops.stack([ux / scale, uy / scale])
     if params.action_mode == "discrete":
         ops = ops_for(action)

@@ -76,7 +76,7 @@ class SpaceshipEnv(CoreEnv):
     A ship flies around a planet whose gravity pulls it in (inverse square, Henaff, Whitney & LeCun,
     arXiv:1705.07177). Its thruster can point in any direction. It must visit ``num_targets``
     targets in order without touching the planet or leaving the square arena, spending little fuel.
-    Physics: semi-implicit Euler with ``substeps`` per step of ``dt`` seconds (see ``core.py``).
+    Physics: semi-implicit Euler with ``substeps`` per step of ``dt`` seconds (see ``dynamics.py``).
 
     ## Action Space
     Chosen with ``action_mode``; the thrust acceleration is ``max_thrust * u`` (4 m/s^2 at |u| = 1).
