@@ -59,7 +59,11 @@ class CEMConfig:
     n_particles: int = 1
     """Rollouts per sample; returns are averaged over them."""
     ensemble_size: int = 1
-    """Members of an ensemble model (leading axis of every model_params leaf); 1 = no ensemble."""
+    """Members of an ensemble model (leading axis of every model_params leaf); 1 = no ensemble.
+
+    With more than 1, ``model_step`` steps ONE member (``DynamicsModel.member_step``), and
+    particle p rolls out through member p % ensemble_size; a leaf without that leading axis is
+    refused. With 1, ``model_step`` is the whole model (``DynamicsModel.step``)."""
     particle_noise_std: float = 0.0
     """Gaussian noise added to each particle's predicted state per step (0 = deterministic)."""
     discount: float = 1.0
@@ -156,6 +160,25 @@ def _refit(
     return mean, jnp.sqrt(var)
 
 
+def _check_ensemble(config: CEMConfig, model_params: Any) -> None:
+    """Every leaf of an ensemble's params has a leading axis of ``config.ensemble_size``.
+
+    JAX clamps out-of-range indices, so a smaller ensemble would silently give the extra
+    particles its last member. Shapes are static, so this costs nothing under jit.
+    """
+    if config.ensemble_size == 1:
+        return
+    for path, leaf in jax.tree_util.tree_leaves_with_path(model_params):
+        size = jnp.shape(leaf)[0] if jnp.ndim(leaf) else None
+        if size != config.ensemble_size:
+            raise ValueError(
+                f"model_params{jax.tree_util.keystr(path)}: expected a leading ensemble axis of "
+                f"CEMConfig.ensemble_size={config.ensemble_size}, got shape {jnp.shape(leaf)} "
+                "(pass an ensemble's params with a single-member model_step, e.g. "
+                "DynamicsModel.member_step)"
+            )
+
+
 def plan(
     config: CEMConfig,
     relax: relax_lib.Relaxation,
@@ -174,6 +197,7 @@ def plan(
     shape = (config.horizon, relax.param_dim)
     if init_plan.shape != shape:
         raise ValueError(f"init_plan: expected shape {shape}, got {init_plan.shape}")
+    _check_ensemble(config, model_params)
     mean0 = init_plan if config.warm_start else jnp.zeros(shape, jnp.float32)
     score = functools.partial(
         sample_returns, config, relax, model_step, model_params, state, done_fn=done_fn
@@ -216,7 +240,11 @@ def make_policy(
     use_env_state: bool = False,
     done_fn: DoneFn | None = None,
 ) -> Callable[[jax.Array, jax.Array, Any, jax.Array], tuple[Any, jax.Array]]:
-    """A re-planning policy ``(carry, obs, state, key) -> (action, carry)``; carry = last plan."""
+    """A re-planning policy ``(carry, obs, state, key) -> (action, carry)``; carry = last plan.
+
+    Pure and not jitted, for ``evaluate_jax`` and ``data.collect``, which jit it with their own
+    loop; in a host loop wrap it in ``jax.jit`` or use :func:`make_planner`.
+    """
     return receding_policy(
         plan, config, relax, model_step, model_params, use_env_state=use_env_state, done_fn=done_fn
     )

@@ -234,6 +234,8 @@ def make_policy(
 
     The carry is the previous plan (H, param_dim), start it with :func:`init_plan`. The model
     state is ``obs`` for a learned model and the env ``state`` when ``use_env_state`` (oracle).
+    Pure and not jitted, for ``evaluate_jax`` and ``data.collect``, which jit it with their own
+    loop; in a host loop wrap it in ``jax.jit`` or use :func:`make_planner`.
     """
     return receding_policy(
         plan, config, relax, model_step, model_params, use_env_state=use_env_state, done_fn=done_fn

@@ -165,3 +165,19 @@ def test_cem_ensemble_particles_average_over_members():
     )
     # argmin of (a - g)^2 + (2a - g)^2 is a = 0.6 g.
     np.testing.assert_allclose(result.action, 0.6 * GOAL, atol=0.08)
+
+
+def test_cem_refuses_params_smaller_than_its_ensemble():
+    # JAX clamps leaf[member] for member >= 2: particles 2 and 3 would reuse member 1 silently.
+    config = cem.CEMConfig(horizon=1, n_samples=8, n_elites=2, n_particles=4, ensemble_size=4)
+    planner = cem.make_planner(config, relax.Continuous(2), linear_step)
+    two_members = jnp.stack([GOAL, GOAL])
+    with pytest.raises(ValueError, match=r"ensemble axis of CEMConfig.ensemble_size=4.*\(2, 2\)"):
+        planner(two_members, jnp.zeros(2), jnp.zeros((1, 2)), jax.random.key(0))
+    with pytest.raises(ValueError, match="ensemble axis"):  # a scalar leaf has no axis at all
+        planner(
+            {"goal": jnp.stack([GOAL] * 4), "scale": 1.0},
+            jnp.zeros(2),
+            jnp.zeros((1, 2)),
+            jax.random.key(0),
+        )
