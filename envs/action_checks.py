@@ -38,6 +38,47 @@ def check_action(action: Any, params: Any, num_envs: int | None = None) -> Any:
     return check(action, params, num_envs)
 
 
+def check_action_form(action: Any, params: Any) -> None:
+    """Checks the shape and dtype of ONE action for the pure JAX core, traced or not.
+
+    Shapes and dtypes are static under ``jit`` and ``vmap``, so this costs nothing in a compiled
+    step and raises at trace time. Values are traced and are NOT checked here: the core clips
+    continuous actions into [-1, 1], and a discrete action outside [0, num_discrete_actions) or a
+    NaN gives an undefined step. :func:`check_action` (the Gymnasium envs) checks values too.
+
+    Raises:
+        ValueError: continuous not of shape (2,); discrete not an integer scalar; hybrid not a
+            dict of a scalar ``fire`` and an ``angle`` of shape (1,).
+    """
+    mode = params.action_mode
+    if mode == "continuous" and np.shape(action) != (2,):
+        raise ValueError(f"continuous action must have shape (2,), got {np.shape(action)}")
+    if mode == "discrete" and (np.shape(action) != () or _kind(action) not in "iu"):
+        raise ValueError(
+            f"discrete action must be an integer scalar, got shape {np.shape(action)} and "
+            f"dtype {_dtype(action)}"
+        )
+    if mode == "hybrid":
+        if not isinstance(action, dict) or set(action) != {"fire", "angle"}:
+            raise ValueError(
+                f"hybrid action must be a dict with keys 'fire' and 'angle', got {action!r}"
+            )
+        if np.shape(action["fire"]) != () or np.shape(action["angle"]) != (1,):
+            raise ValueError(
+                "hybrid action must have fire of shape () and angle of shape (1,), got "
+                f"{np.shape(action['fire'])} and {np.shape(action['angle'])}"
+            )
+
+
+def _dtype(x: Any) -> np.dtype:
+    """The dtype of an array, a tracer or a Python number, without converting a tracer."""
+    return np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
+
+
+def _kind(x: Any) -> str:
+    return _dtype(x).kind
+
+
 # The single env checks one action per step on the host, so each check below has a scalar fast
 # path: Python float/int tests cost a fraction of NumPy's ufunc calls on 0-d or (2,) arrays.
 

@@ -122,3 +122,24 @@ def test_vector_infos_match_sync_vector_env_across_autoresets(env_id, overrides)
         empty += not info
     assert empty == 1  # step 9: every env autoresets, no info at all
     assert partial >= 2  # steps where one env autoresets and the other steps
+
+
+@pytest.mark.parametrize(
+    ("env_id", "mode", "action", "message"),
+    [
+        ("worldplan/Spaceship-v0", "continuous", jnp.array([0.1, 0.2, 0.3]), r"shape \(2,\)"),
+        ("worldplan/Spaceship-v0", "continuous", jnp.float32(0.5), r"shape \(2,\)"),
+        ("worldplan/Spaceship-v0", "discrete", jnp.float32(2.7), "integer scalar"),
+        ("worldplan/Spaceship-v0", "discrete", jnp.array([1, 2]), "integer scalar"),
+        ("worldplan/Spaceship-v0", "hybrid", {"fire": 1, "angle": jnp.zeros(2)}, "angle"),
+        ("worldplan/Driving-v0", "continuous", jnp.zeros(3), r"shape \(2,\)"),
+        ("worldplan/Driving-v0", "discrete", 2.7, "integer scalar"),
+    ],
+)
+def test_jax_core_refuses_misshapen_actions_at_trace_time(env_id, mode, action, message):
+    # Before, a (3,) thrust ran on its first two entries and a discrete 2.7 thrust between
+    # two directions; shapes and dtypes are static, so the check costs nothing under jit.
+    env = make_jax_env(env_id, action_mode=mode)
+    _, state = env.reset(jax.random.key(0), env.params)
+    with pytest.raises(ValueError, match=message):
+        jax.jit(env.step)(jax.random.key(1), state, action, env.params)

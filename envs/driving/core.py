@@ -25,6 +25,7 @@ import numpy as np
 from flax import struct
 
 from envs import host_random
+from envs.action_checks import check_action_form
 from envs.driving import task, traffic
 from envs.driving.dynamics import move_ego, move_traffic
 from envs.driving.params import DrivingParams
@@ -183,7 +184,12 @@ def action_to_command(action: Any, params: DrivingParams) -> Any:
 
     continuous: (2,), clipped to [-1, 1]. discrete: int in [0, 9), looked up in
     :data:`DISCRETE_ACTIONS`.
+
+    Raises:
+        ValueError: an action of the wrong shape or dtype for the mode, at trace time
+            (:func:`envs.action_checks.check_action_form`; values are not checked).
     """
+    check_action_form(action, params)
     xp = traffic.namespace(action)
     if params.action_mode == "continuous":
         return xp.clip(xp.asarray(action, dtype=xp.float32), -1.0, 1.0)

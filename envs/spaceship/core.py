@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from envs.action_checks import check_action_form
 from envs.ops import ops_for, uniforms
 from envs.spaceship import task
 from envs.spaceship.dynamics import EPS, dynamics
@@ -143,7 +144,12 @@ def action_to_thrust(action: Any, params: SpaceshipParams) -> Any:
     continuous: (2,) in [-1, 1]^2, clipped to the box, then scaled down to |u| <= 1.
     discrete: int in [0, 9): 0 is no thrust, k >= 1 full thrust at angle (k - 1) * 45 degrees.
     hybrid: {"fire": int in {0, 1}, "angle": (1,) radians}: u = fire * (cos angle, sin angle).
+
+    Raises:
+        ValueError: an action of the wrong shape or dtype for the mode, at trace time
+            (:func:`envs.action_checks.check_action_form`; values are not checked).
     """
+    check_action_form(action, params)
     if params.action_mode == "continuous":
         ops = ops_for(action)
         ax, ay = ops.xy(action)
