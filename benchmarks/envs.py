@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 
 import gymnasium as gym
 import jax
@@ -124,8 +125,8 @@ def make_batched_rollout(env_id: str, num_envs: int, length: int, num_resets: in
     return run
 
 
-def main() -> None:
-    """Measures and prints the table."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (its own function so tests parse gpu_session.sh's flags without a run)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -143,17 +144,26 @@ def main() -> None:
         nargs="+",
         help="jitted rollout env counts (GPU: up to 1048576)",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> list[tuple[str, int, float]]:
+    """Measures and prints the table; returns its rows as (what, envs, steps/s).
+
+    Args:
+        argv: command-line arguments; None reads ``sys.argv``.
+    """
+    args = build_parser().parse_args(argv)
     vector_sizes = args.vector_sizes or ([1, 64, 1024] if args.quick else [1, 64, 1024, 8192])
     rollout_sizes = args.rollout_sizes or ([1024, 16384] if args.quick else [1024, 16384, 131072])
     print(f"machine: {machine()}")
     start = time.perf_counter()
     env_id = args.env
     base = single_env_rate(env_id)
-    rows = [["Gymnasium single env, Python loop", 1, human(base), "1.0"]]
+    rows = [("Gymnasium single env, Python loop", 1, base)]
 
     def add(name: str, n: int, rate: float) -> None:
-        rows.append([name, n, human(rate), f"{rate / base:.1f}"])
+        rows.append((name, n, rate))
 
     sync = gym.make_vec(env_id, num_envs=8, vectorization_mode="sync")
     add("Gymnasium SyncVectorEnv", 8, vector_rate(sync))
@@ -176,7 +186,7 @@ def main() -> None:
     print_table(
         f"{env_id} environment steps per second ({jax.devices()[0].platform})",
         ["what", "envs", "steps/s", "x single env"],
-        rows,
+        [[name, n, human(rate), f"{rate / base:.1f}"] for name, n, rate in rows],
     )
     print()
     n, rate = best_autoreset
@@ -185,6 +195,7 @@ def main() -> None:
             f"rollout with autoreset at {n:,} envs (target at 1M envs)", rate, 1e10, "steps/s"
         )
     print(f"\n(total {time.perf_counter() - start:.0f} s)")
+    return rows
 
 
 if __name__ == "__main__":

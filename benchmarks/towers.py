@@ -223,14 +223,15 @@ def print_table(title: str, rows: list[tuple[str, float]], unit: str) -> None:
         print(f"| {name} | {value:,.0f} | {value / rows[0][1]:.2f}x |")
 
 
-def main(config: Config) -> None:
-    """Runs the benchmarks and prints their tables."""
+def main(config: Config) -> dict[str, list[tuple[str, float]]]:
+    """Runs the benchmarks and prints their tables; returns them as {title: [(case, rate)]}."""
     import jax
 
     device = jax.devices()[0]
     print(f"device: {device.platform} ({device.device_kind}); numbers are for this machine")
+    tables: dict[str, list[tuple[str, float]]] = {}
     if config.generation:
-        rows = generation_rows(config)
+        rows = tables["Tower generation"] = generation_rows(config)
         print_table("Tower generation", rows, "towers/s")
         measured, steady = rows[-2][1], rows[-1][1]
         status = "held" if measured >= GENERATION_TARGET else "NOT held"
@@ -241,9 +242,10 @@ def main(config: Config) -> None:
             f"{per_cpu:,.0f} towers per CPU second of one process (x {config.workers} processes "
             f"= {config.workers * per_cpu:,.0f}/s on {config.workers} idle cores)"
         )
-        print_table("Soft initial images, per CPU second", soft_image_rows(config), "images/s")
+        soft = tables["Soft initial images, per CPU second"] = soft_image_rows(config)
+        print_table("Soft initial images, per CPU second", soft, "images/s")
     if not config.training:
-        return
+        return tables
     from world_models import physnet
 
     cases = [
@@ -252,7 +254,10 @@ def main(config: Config) -> None:
         ("PhysNet, one jitted lax.scan epoch", physnet.PhysNet(), True),
     ]
     training = [(name, training_rate(model, config, scan)) for name, model, scan in cases]
-    print_table(f"Training, 64x64 images, batch {config.batch_size}", training, "images/s")
+    title = f"Training, 64x64 images, batch {config.batch_size}"
+    tables[title] = training
+    print_table(title, training, "images/s")
+    return tables
 
 
 if __name__ == "__main__":
