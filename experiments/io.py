@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from flax import serialization
 
+from experiments import tree_match
+
 CHECKPOINT_MAGIC = b"WPCKPT2\n"
 """Format 2: magic, header length (8 bytes, little endian), SHA-256 of header + body (32
 bytes), JSON header, msgpack body."""
@@ -365,83 +367,11 @@ def load_checkpoint(
         state = serialization.msgpack_restore(body)
     except Exception as e:
         raise CheckpointError(f"{path}: corrupt checkpoint body ({e})") from e
-    _check_leaves(serialization.to_state_dict(target), state, str(path), "")
+    difference = tree_match.first_difference(serialization.to_state_dict(target), state)
+    if difference is not None:
+        raise CheckpointError(f"{path}: {difference}")
     try:
         tree = serialization.from_state_dict(target, state)
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: checkpoint does not match the model ({e})") from e
     return tree, meta
-
-
-def _check_leaves(expected: Any, got: Any, path: str, where: str) -> None:
-    """Raises :class:`CheckpointError` where ``got`` differs from ``expected``.
-
-    Both are state dicts (:func:`flax.serialization.to_state_dict`); their structure, shapes and
-    dtypes are compared. ``where`` is the path of the current node, named in the error.
-    """
-    if isinstance(expected, Mapping):
-        if not isinstance(got, Mapping) or set(expected) != set(got):
-            exp_keys = sorted(map(str, expected)) if isinstance(expected, Mapping) else None
-            got_keys = sorted(map(str, got)) if isinstance(got, Mapping) else type(got).__name__
-            raise CheckpointError(
-                f"{path}: structure differs at '{where or '/'}': expected keys {exp_keys}, "
-                f"found {got_keys}"
-            )
-        for k in expected:
-            _check_leaves(expected[k], got[k], path, f"{where}/{k}")
-        return
-    exp_shape = np.shape(expected)
-    got_shape = np.shape(got)
-    if exp_shape != got_shape:
-        raise CheckpointError(
-            f"{path}: array '{where}' has shape {got_shape} in the checkpoint, "
-            f"but the model expects {exp_shape}"
-        )
-    exp_dtype, got_dtype = _leaf_dtype(expected), _leaf_dtype(got)
-    if exp_dtype is None and got_dtype is None:  # None, strings: nothing numeric to compare
-        return
-    if exp_dtype is None or got_dtype is None or not _same_dtype(exp_dtype, got_dtype):
-        raise CheckpointError(
-            f"{path}: array '{where}' has dtype {_dtype_name(got, got_dtype)} in the checkpoint, "
-            f"but the model expects {_dtype_name(expected, exp_dtype)}"
-        )
-
-
-_PYTHON_SCALARS = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64)}
-
-
-def _leaf_dtype(leaf: Any) -> tuple[np.dtype, bool] | None:
-    """``(dtype, weak)`` of a numeric leaf, None for other leaves (None, strings).
-
-    ``weak`` marks a Python scalar (or a weakly typed JAX array): its dtype is not fixed, so only
-    its kind (bool, integer, floating, complex) is compared. This keeps e.g. a Python ``int``
-    step counter in a target compatible with the ``int32`` array a jitted step turned it into.
-    """
-    if isinstance(leaf, np.generic):  # before the Python types: np.float64 subclasses float
-        return leaf.dtype, False
-    if type(leaf) in _PYTHON_SCALARS:
-        return _PYTHON_SCALARS[type(leaf)], True
-    dtype = getattr(leaf, "dtype", None)  # numpy and JAX arrays, without a copy to the host
-    if dtype is None or np.dtype(dtype).kind in "OSU":
-        return None
-    return np.dtype(dtype), bool(getattr(leaf, "weak_type", False))
-
-
-def _dtype_kind(dtype: np.dtype) -> str:
-    if dtype.kind in "iu":
-        return "integer"
-    return {"b": "bool", "c": "complex"}.get(dtype.kind, "floating")  # "V": bfloat16, float8
-
-
-def _same_dtype(expected: tuple[np.dtype, bool], got: tuple[np.dtype, bool]) -> bool:
-    if expected[1] or got[1]:
-        return _dtype_kind(expected[0]) == _dtype_kind(got[0])
-    return expected[0] == got[0]
-
-
-def _dtype_name(leaf: Any, dtype: tuple[np.dtype, bool] | None) -> str:
-    if dtype is None:
-        return f"none ({type(leaf).__name__})"
-    if type(leaf) in _PYTHON_SCALARS:
-        return f"Python {type(leaf).__name__}"
-    return f"{dtype[0]} (weakly typed)" if dtype[1] else str(dtype[0])
