@@ -10,7 +10,6 @@ episodes still run). Learned policies load from a results folder with ``--run``.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 from collections.abc import Callable
@@ -81,19 +80,6 @@ class _EnvPolicy:
         return self.policy(obs, state)
 
 
-def _agent_policy(run: Path, env: gym.Env, algorithm: str) -> Any:
-    """The policy of an ``agents.a2c``/``agents.ppo`` results folder, as a host callable."""
-    from agents.common.policy import load_params, make_policy
-    from agents.common.results import read_run_config
-    from planners.checkpoints import HostPolicy
-
-    module = importlib.import_module(f"agents.{algorithm}")
-    config_cls = module.A2CConfig if algorithm == "a2c" else module.PPOConfig
-    config, _ = read_run_config(run, config_cls)
-    params = load_params(algorithm, config, env, run)
-    return HostPolicy(make_policy(config, env, params), None)
-
-
 def _hand_policy(name: str, env_id: str) -> Policy:
     """A hand-written policy; it reads the true state of the one env it drives."""
     if env_id != HAND_POLICIES[name]:
@@ -153,18 +139,20 @@ def make_policy(config: Config, env: gym.Env) -> Policy:
         raise ValueError(f"{run} is an {info.source} run; it holds {info.policies}")
     if info.unfinished:
         raise ValueError(f"{run} is an unfinished {info.source} run: {info.unfinished}")
+    from agents.common.policy import load_policy as load_agent_policy
+
     if info.source == "experiments.spaceship":
         from planners.checkpoints import load_policy
 
         policy = load_policy(run, config.policy, seed=config.seed)
     elif info.source == "experiments.driving" and config.policy == "ppo":
-        policy = _agent_policy(run / "ppo", env, "ppo")
+        policy = load_agent_policy(run / "ppo", env, seed=config.seed)
     elif info.source == "experiments.driving":
         from experiments.driving_model import load_policy as load_driving_policy
 
         policy = load_driving_policy(run, config.policy, seed=config.seed)
     else:
-        policy = _agent_policy(run, env, config.policy)
+        policy = load_agent_policy(run, env, seed=config.seed)
     return _EnvPolicy(policy, needs_state=config.policy == "gbp-true")
 
 

@@ -54,7 +54,11 @@ def describe(run: str | Path) -> RunInfo:
     if "algorithm" in settings:  # agents.a2c / agents.ppo
         name = str(settings["algorithm"])
         done = (run / "params.ckpt").exists()
-        return RunInfo(f"agents.{name}", str(settings.get("env", SPACESHIP)), {}, (name,),
+        # agents.common.results.env_entries records the env id and its gymnasium.make kwargs.
+        kwargs = settings.get("env_kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise io.CheckpointError(f"{file}: env_kwargs must be a JSON object, got {kwargs!r}")
+        return RunInfo(f"agents.{name}", str(settings.get("env", SPACESHIP)), kwargs, (name,),
                        None if done else "it has not logged its first checkpoint yet")  # fmt: skip
     experiment = settings.get(EXPERIMENT) or _experiment_from_fields(settings)
     if experiment == "spaceship":

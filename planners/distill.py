@@ -192,6 +192,16 @@ def _device(examples: Labelled | None) -> Labelled | None:
     return None if examples is None else Labelled(*(jnp.asarray(x) for x in examples))
 
 
+def _check_env(config: DistillConfig, env: Any) -> None:
+    """Raises ValueError, before any labelling, if env steps are asked of a missing ``env``."""
+    for name in ("expert_steps", "dagger_steps"):
+        if env is None and getattr(config, name) > 0:
+            raise ValueError(
+                f"env: None, but DistillConfig.{name}={getattr(config, name)} asks for env "
+                f"steps; pass a JaxEnv, or set {name}=0"
+            )
+
+
 def distill(
     config: DistillConfig,
     trainer_config: trainer.TrainerConfig,
@@ -225,7 +235,12 @@ def distill(
 
     Returns:
         A :class:`DistillResult`.
+
+    Raises:
+        ValueError: ``env`` is None while ``config.expert_steps`` or ``config.dagger_steps``
+            asks for env steps, or there is nothing to learn from (see :func:`first_set`).
     """
+    _check_env(config, env)
     expert_key, init_key, dagger_key, buffer_key = jax.random.split(key, 4)
     teacher = Teacher(
         gbp_config,

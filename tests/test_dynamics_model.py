@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from envs.jax_env import make_jax_env
+from experiments import io
 from planners import relax
 from world_models import data as data_lib
 from world_models import dynamics, trainer
@@ -100,7 +101,7 @@ def test_normalisation_statistics_come_from_the_training_part_only(monkeypatch):
     )  # fmt: skip
     seen = {}
 
-    def recording_fit(loss, params, data, config, val_data=None, log=None):
+    def recording_fit(loss, params, data, config, val_data=None, log=None, **kwargs):
         seen["train"], seen["val"] = np.asarray(data.obs), np.asarray(val_data.obs)
         return trainer.FitResult(params, [], -1, 0.0)
 
@@ -123,3 +124,89 @@ def test_bad_data_is_rejected_with_field_name():
     nan = bad._replace(action=np.zeros((4, 2)), reward=np.array([0, np.nan, 0, 0]))
     with pytest.raises(ValueError, match="data.reward"):
         model.check(nan)
+
+
+def _fake_data(n=64, obs_dim=3, action_dim=2, seed=0):
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(n, obs_dim)).astype(np.float32)
+    return data_lib.Transitions(
+        obs, rng.normal(size=(n, action_dim)).astype(np.float32),
+        rng.normal(size=n).astype(np.float32), obs + 0.1, np.zeros(n, bool),
+    )  # fmt: skip
+
+
+def test_wrong_shapes_name_the_argument_the_expected_and_the_actual_shape():
+    model = dynamics.DynamicsModel(dynamics.DynamicsConfig((8,), ensemble_size=2), 13, 2)
+    params = model.template()
+    obs, action = jnp.zeros(13), jnp.zeros(2)
+    step = jax.jit(model.step)
+    with pytest.raises(ValueError, match=r"obs: expected shape \(13,\).*got \(12,\)"):
+        step(params, jnp.zeros(12), action)
+    with pytest.raises(ValueError, match=r"action: expected shape \(2,\).*got \(3,\)"):
+        model.step(params, obs, jnp.zeros(3))
+    member = jax.tree.map(lambda x: x[0], params)
+    with pytest.raises(ValueError, match=r"params: expected .* \(2, 13\), got \(13,\)"):
+        model.step(member, obs, action)  # CEM with ensemble_size > 1 hands out one member
+    with pytest.raises(ValueError, match=r"member: expected .* \(13,\), got \(2, 13\)"):
+        model.member_step(params, obs, action)
+    assert model.member_step(member, obs, action)[0].shape == (13,)
+
+
+def test_fit_names_a_terminated_of_the_wrong_shape():
+    model = dynamics.DynamicsModel(dynamics.DynamicsConfig((8,)), 13, 2)
+    data = _fake_data(obs_dim=13)
+    bad = data._replace(terminated=np.zeros((64, 1), bool))
+    config = trainer.TrainerConfig(max_epochs=1)
+    with pytest.raises(ValueError, match=r"data.terminated: expected shape \(64,\), got \(64, 1\)"):
+        model.fit(bad, config, jax.random.key(0), log=None)
+
+
+def test_fit_checkpoints_and_resumes_through_the_trainer(tmp_path):
+    model = dynamics.DynamicsModel(dynamics.DynamicsConfig((8,)), 3, 2)
+    data, path = _fake_data(), tmp_path / "fit.ckpt"
+    config = trainer.TrainerConfig(batch_size=16, max_epochs=2, patience=5)
+    first = model.fit(data, config, jax.random.key(0), checkpoint_path=path, log=None)
+    assert path.exists() and len(first.history) == 2
+    longer = trainer.TrainerConfig(batch_size=16, max_epochs=3, patience=5)
+    resumed = model.fit(
+        data, longer, jax.random.key(0), checkpoint_path=path, resume=True, log=None
+    )
+    assert len(resumed.history) == 3  # two epochs restored, one trained
+    for old, new in zip(first.history, resumed.history[:2], strict=True):
+        assert old["val_loss"] == new["val_loss"]
+
+
+def test_save_and_load_round_trip_and_refuse_another_model(tmp_path):
+    model = dynamics.DynamicsModel(dynamics.DynamicsConfig((8,), ensemble_size=2), 3, 2)
+    params = model.init(jax.random.key(1), _fake_data())
+    path = model.save(tmp_path / "model.ckpt", params)
+    loaded = model.load(path)
+    for want, got in zip(jax.tree.leaves(params), jax.tree.leaves(loaded), strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    others = {
+        "config.hidden_sizes": dynamics.DynamicsModel(dynamics.DynamicsConfig((16,), 2), 3, 2),
+        "config.ensemble_size": dynamics.DynamicsModel(dynamics.DynamicsConfig((8,), 3), 3, 2),
+        "obs_dim": dynamics.DynamicsModel(model.config, 4, 2),
+        "simplex_mask": dynamics.DynamicsModel(model.config, 3, 2, (True, True)),
+    }
+    for field, other in others.items():
+        with pytest.raises(io.CheckpointError, match=rf"{field}=.*refusing"):
+            other.load(path)
+    io.save_checkpoint(tmp_path / "other.ckpt", params, {"kind": "trainer"})
+    with pytest.raises(io.CheckpointError, match="kind"):
+        model.load(tmp_path / "other.ckpt")
+
+
+def test_collected_data_reshapes_into_time_major_trajectories(collected):
+    # Collected.data is flattened time-major then env: obs.reshape(-1, n_envs, D) is distill's
+    # (T, B, D) buffer_obs, whose column b is env b's consecutive steps.
+    n_envs, dim = 64, collected.data.obs.shape[1]  # collect's default n_envs
+    obs = collected.data.obs.reshape(-1, n_envs, dim)
+    next_obs = collected.data.next_obs.reshape(-1, n_envs, dim)
+    ended = collected.data.terminated.reshape(-1, n_envs)
+    follows = np.all(np.isclose(next_obs[:-1], obs[1:], atol=1e-6), axis=-1)
+    continuing = ~ended[:-1]
+    # Only truncations (not stored) may break a continuing column; they are rare.
+    assert follows[continuing].mean() > 0.95
+    env_major = collected.data.obs.reshape(n_envs, -1, dim).transpose(1, 0, 2)
+    assert np.mean(np.all(np.isclose(next_obs[:-1], env_major[1:]), axis=-1)) < 0.5

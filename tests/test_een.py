@@ -136,3 +136,86 @@ def test_bad_inputs_are_rejected_with_clear_errors():
         een.draw_latents("een", jax.random.PRNGKey(0), (2, 3), None, 8)
     with pytest.raises(ValueError, match="loss"):
         een.EENConfig(loss="huber")
+
+
+def _random_nets(config: een.EENConfig, shape: tuple[int, int, int]):
+    """g, {f, phi} and the CVAE's q, every weight perturbed so no layer is the identity or 0."""
+    g = een.init_deterministic(jax.random.PRNGKey(7), config, shape)
+    nets = {"g": g, **een.init_een(jax.random.PRNGKey(8), config, g, shape)}
+    nets["q"] = een.init_cvae(jax.random.PRNGKey(9), config, g, shape)["q"]
+    rng = np.random.default_rng(7)
+    return jax.tree.map(lambda x: x + 0.1 * rng.standard_normal(x.shape, np.float32), nets)
+
+
+def _entries(config: een.EENConfig, nets: dict, frame, next_frame, zs) -> dict:
+    """The outputs of every public function that takes frames, for one example."""
+    return {
+        "predict_deterministic": een.predict_deterministic(config, nets["g"], frame),
+        "predict_latent": een.predict_latent(config, nets["f"], frame, zs[0]),
+        "encode_error": een.encode_error(config, nets["g"], nets["phi"], frame, next_frame),
+        "cvae_posterior": een.cvae_posterior(config, nets["q"], frame, next_frame),
+        "sample_errors": een.sample_errors(config, nets["f"], frame, next_frame, zs),
+        "frame_errors": een.frame_errors(frame, next_frame),
+        "pixel_loss": een.pixel_loss(config, frame, next_frame),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64])
+def test_every_entry_taking_frames_scales_integer_pixels_as_the_losses_do(dtype):
+    # A model trained on uint8 data sees [0, 1] in the losses, so it must see [0, 1] at inference
+    # too: integer frames of any dtype give what the same frames divided by 255 give.
+    config = een.EENConfig(features=4, latent_dim=3)
+    nets = _random_nets(config, (8, 8, 3))
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (2, 8, 8, 3)).astype(np.uint8)
+    zs = jnp.asarray(rng.uniform(-1, 1, (4, 3)), jnp.float32)
+    scaled = _entries(config, nets, pixels[0] / 255.0, pixels[1] / 255.0, zs)
+    raw = _entries(config, nets, pixels[0].astype(dtype), pixels[1].astype(dtype), zs)
+    for name in scaled:
+        for want, got in zip(
+            jax.tree.leaves(scaled[name]), jax.tree.leaves(raw[name]), strict=True
+        ):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
+    assert float(jnp.max(raw["predict_deterministic"])) < 3.0  # not 0..255
+    np.testing.assert_allclose(een.to_float(pixels.astype(dtype)), pixels / 255.0, rtol=1e-6)
+
+
+def test_frame_shapes_are_checked_in_every_entry_while_tracing():
+    config = een.EENConfig(features=4, latent_dim=3)
+    nets = _random_nets(config, (8, 8, 3))
+    tall, frame, zs = jnp.zeros((20, 8, 3)), jnp.zeros((8, 8, 3)), jnp.zeros((4, 3))
+    predict = jax.jit(een.predict_deterministic, static_argnums=0)
+    with pytest.raises(ValueError, match=r"frame: expected \(H, W, C\).*\(20, 8, 3\)"):
+        predict(config, nets["g"], tall)
+    with pytest.raises(ValueError, match=r"frame: expected \(H, W, C\)"):
+        een.predict_latent(config, nets["f"], tall, zs[0])
+    with pytest.raises(ValueError, match=r"z: expected shape \(3,\)"):
+        een.predict_latent(config, nets["f"], frame, jnp.zeros(5))
+    with pytest.raises(ValueError, match="frame, next_frame: expected equal shapes"):
+        een.encode_error(config, nets["g"], nets["phi"], frame, jnp.zeros((8, 16, 3)))
+    with pytest.raises(ValueError, match=r"frame: expected \(H, W, C\)"):
+        een.encode_error(config, nets["g"], nets["phi"], tall, tall)
+    with pytest.raises(ValueError, match=r"frame: expected \(H, W, C\)"):
+        een.cvae_posterior(config, nets["q"], tall, tall)
+    with pytest.raises(ValueError, match=r"zs: expected shape \(k, 3\)"):
+        een.sample_errors(config, nets["f"], frame, frame, jnp.zeros((4, 5)))
+    with pytest.raises(ValueError, match=r"frame: expected \(H, W, C\)"):
+        een.sample_errors(config, nets["f"], tall, tall, zs)
+    with pytest.raises(ValueError, match="frames: expected integer"):
+        een.to_float(jnp.zeros((8, 8, 3), jnp.complex64))
+
+
+def test_draw_latents_needs_a_bank_of_latent_dim_columns():
+    key = jax.random.PRNGKey(0)
+    bank = jnp.arange(40.0).reshape(10, 4)
+    zs = een.draw_latents("een", key, (2, 3), bank, 4)
+    assert zs.shape == (2, 3, 4)
+    assert {tuple(row) for row in np.asarray(zs).reshape(-1, 4)} <= {
+        tuple(r) for r in bank.tolist()
+    }
+    with pytest.raises(
+        ValueError, match=r"bank: expected shape \(N >= 1, latent_dim=4\).*\(10, 8\)"
+    ):
+        een.draw_latents("een", key, (2, 3), jnp.zeros((10, 8)), 4)
+    with pytest.raises(ValueError, match="bank"):
+        een.draw_latents("een", key, (2, 3), jnp.zeros((0, 4)), 4)

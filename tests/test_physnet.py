@@ -106,3 +106,22 @@ def test_bad_image_shape_is_an_error(nets):
         model.apply({"params": params}, jnp.zeros((30, 30, 3)))
     with pytest.raises(ValueError, match=r"\(S, S, 3\)"):
         model.apply({"params": params}, jnp.zeros((2, SIZE, SIZE, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint16])
+def test_integer_images_of_any_dtype_are_scaled_like_uint8(nets, dtype):
+    model, params = nets[True]
+    image = fake_batch(1)["image"][0]
+    want = physnet.fall_probability(model, params, jnp.asarray(image / 255.0, jnp.float32))
+    for pixels in (image, image.astype(dtype)):
+        got = physnet.fall_probability(model, params, pixels)
+        assert float(got) == pytest.approx(float(want), abs=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(SIZE, SIZE + 8, 3), (SIZE + 16, SIZE, 3), (0, 0, 3)])
+def test_non_square_images_are_an_error_naming_the_shape(nets, shape):
+    model, params = nets[True]
+    with pytest.raises(ValueError, match=rf"image: expected a square.*{shape[0]}, {shape[1]}, 3"):
+        model.apply({"params": params}, jnp.zeros(shape))
+    with pytest.raises(ValueError, match="image_size"):
+        physnet.init_params(model, jax.random.PRNGKey(0), 40)

@@ -205,3 +205,24 @@ def test_distill_refuses_missing_or_bad_data(buffer, message):
 def test_distill_config_rejects_bad_budgets(field, value):
     with pytest.raises(ValueError, match=field):
         distill.DistillConfig(n_envs=50, **{field: value})
+
+
+@pytest.mark.parametrize("field", ["dagger_steps", "expert_steps"])
+def test_distill_refuses_env_steps_without_an_env_before_any_labelling(monkeypatch, field):
+    def no_labelling(*args, **kwargs):
+        raise AssertionError("labelled before checking env")
+
+    monkeypatch.setattr(distill, "first_set", no_labelling)
+    with pytest.raises(ValueError, match=rf"env: None, but DistillConfig.{field}=100"):
+        distill.distill(
+            distill.DistillConfig(n_envs=50, **{field: 100}),
+            trainer.TrainerConfig(),
+            None,
+            relax.Continuous(2),
+            gbp.GBPConfig(horizon=2, n_iterations=1, n_restarts=1),
+            _toward_goal,
+            0.2,
+            jax.random.key(0),
+            log=None,
+            buffer_obs=np.zeros((8, 2), np.float32),
+        )

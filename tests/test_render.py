@@ -72,3 +72,21 @@ def test_agent_resume_refuses_another_env_and_an_empty_folder(tmp_path):
     run = _run(tmp_path / "run", {"algorithm": "ppo", "config": {}, "env": "CartPole-v1"})
     with pytest.raises(SystemExit, match="trains on CartPole-v1, not worldplan/Driving-v0"):
         cli.main(PPO, PPOConfig, ["--resume", str(run), "--env", "worldplan/Driving-v0"])
+
+
+def test_an_agents_run_trained_from_python_plays_in_its_recorded_env(tmp_path, monkeypatch):
+    import gymnasium as gym
+    import jax
+
+    from agents import ppo
+
+    config = PPOConfig(total_steps=32, num_envs=2, n_steps=16, batch_size=16, n_epochs=1,
+                       log_every_steps=32)  # fmt: skip
+    vec = gym.make_vec("CartPole-v1", num_envs=2)
+    ppo.train(config, vec, jax.random.key(0), run_dir=tmp_path / "cp", progress=False)
+    written = []
+    monkeypatch.setattr(render, "write_video", lambda frames, path, fps: written.append(frames))
+    watch = render.Config(policy="ppo", run=tmp_path / "cp", out=tmp_path / "cp.gif",
+                          env_kwargs='{"max_episode_steps": 3}')  # fmt: skip
+    assert render.resolve_env(watch)[0] == "CartPole-v1"
+    assert len(render.main(watch)) == 2 and written[0][0].ndim == 3

@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from agents.common import compiled as compiled_lib
+from agents.common.evaluate import env_cache_key
 from envs.jax_env import autoreset_step
 from planners import relax as relax_lib
 
@@ -47,7 +49,10 @@ class Collected(NamedTuple):
     """What :func:`collect` returns."""
 
     data: Transitions
-    """Every transition, time-major then env, flattened."""
+    """Every transition, time-major then env, flattened: row ``t * n_envs + b`` is step ``t`` of
+    env ``b``. ``data.obs.reshape(-1, n_envs, obs_dim)`` is therefore the (T, B, obs_dim)
+    trajectories that :func:`planners.distill.distill` takes as ``buffer_obs`` (each column one
+    env's consecutive steps; autoreset starts a new episode in the same column)."""
     env_steps: int
     """Environment steps taken (= len(data))."""
     episode_returns: np.ndarray
@@ -92,14 +97,19 @@ def sticky_policy(relax: relax_lib.Relaxation, repeat_prob: float = 0.8) -> Poli
 
 def _collect_scan(
     env: Any,
-    policy: Policy,
+    rebuild: Callable[[tuple], Policy],
     relax: relax_lib.Relaxation,
+    policy_arrays: tuple,
     params: Any,
     carry: _Carry,
     steps: int,
 ) -> tuple[_Carry, tuple[Transitions, jax.Array, jax.Array]]:
-    """``steps`` batched env steps as one scan (jit this); leaves (steps, n_envs, ...)."""
+    """``steps`` batched env steps as one scan (jit this); leaves (steps, n_envs, ...).
+
+    ``rebuild(policy_arrays)`` is the policy (:func:`agents.common.compiled.split_arrays`).
+    """
     n_envs = carry.obs.shape[0]
+    policy = rebuild(policy_arrays)
 
     def body(c: _Carry, _: None):
         key, policy_key, env_key = jax.random.split(c.key, 3)
@@ -120,6 +130,24 @@ def _collect_scan(
         return new, out
 
     return jax.lax.scan(body, carry, None, length=steps)
+
+
+# Jitted collection scans, one per env, policy and relaxation (agents.common.compiled).
+_SCANS = compiled_lib.CompileCache(maxsize=8)
+
+
+def _scan(env: Any, split: compiled_lib.SplitPolicy, relax: relax_lib.Relaxation) -> Callable:
+    """The jitted :func:`_collect_scan` of these static parts (``steps`` static), cached.
+
+    ``env.params`` is an argument, so only the env's ``reset`` and ``step`` enter the key.
+    """
+    key = (env_cache_key(env)[:2], split.key, compiled_lib.static_key(relax))
+
+    def make() -> Callable:
+        scan = functools.partial(_collect_scan, env, split.rebuild, relax)
+        return jax.jit(scan, static_argnums=3)
+
+    return _SCANS.get(key, make)
 
 
 def collect(
@@ -144,6 +172,12 @@ def collect(
 
     Returns:
         A :class:`Collected` with ``env_steps <= n_steps`` transitions.
+
+    The scan is compiled once per env, policy, relaxation, ``n_envs`` and step count, and
+    reused by later calls (:mod:`agents.common.compiled`): the same policy object, or a
+    ``functools.partial`` of the same function with new parameters of the same shapes
+    (``DistilledPolicy.policy(params)``), does not compile again. A closure over its parameters
+    (a new one per call) compiles again each time.
     """
     if n_steps < n_envs or n_envs < 1:
         raise ValueError(f"n_steps={n_steps} must be >= n_envs={n_envs} >= 1")
@@ -154,8 +188,9 @@ def collect(
     )
     carries = jax.tree.map(lambda x: jnp.broadcast_to(x, (n_envs, *jnp.shape(x))), init_carry)
     carry = _Carry(obs, state, carries, jnp.zeros(n_envs, jnp.float32), run_key)
-    run = jax.jit(functools.partial(_collect_scan, env, policy, relax), static_argnums=2)
-    _, (trans, finished_returns, done) = run(env.params, carry, steps)
+    split = compiled_lib.split_arrays(policy)
+    run = _scan(env, split, relax)
+    _, (trans, finished_returns, done) = run(split.arrays, env.params, carry, steps)
     flat = jax.tree.map(lambda x: np.asarray(x).reshape(steps * n_envs, *x.shape[2:]), trans)
     returns = np.asarray(finished_returns)[np.asarray(done)]
     return Collected(Transitions(*flat), steps * n_envs, returns)

@@ -11,12 +11,18 @@ sample; the loss ``vmap``s it over the batch and the members, and trains through
 :func:`world_models.trainer.fit`.
 
 The planner interface (:mod:`planners.gbp`) is ``model.step(params, obs, action) -> (next_obs,
-reward)``: the ensemble mean. ``model.member_step`` is one member (params sliced).
+reward)``: the ensemble mean, taking the whole ensemble's params. ``model.member_step`` is one
+member (params sliced): the ``model_step`` of :mod:`planners.cem` when its
+``ensemble_size > 1``, since CEM slices a member for each particle itself.
+
+Saving and loading: :meth:`DynamicsModel.save` and :meth:`DynamicsModel.load` (the checkpoint
+carries the model's description, so loading into another model is refused naming the field).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
@@ -25,10 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments import io
 from world_models import trainer
 from world_models.data import Transitions
 
 _MIN_STD = 1e-6
+CHECKPOINT_KIND = "dynamics_model"
+"""``kind`` in the header of the checkpoints :meth:`DynamicsModel.save` writes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +109,22 @@ def normalizer(data: Transitions) -> dict[str, jax.Array]:
 
 @dataclasses.dataclass(frozen=True)
 class DynamicsModel:
-    """The model's static description; params are passed to every method."""
+    """The model's static description; params are passed to every method.
+
+    Which step a planner gets: :meth:`step` (the ensemble mean) takes the whole params, as
+    :mod:`planners.gbp` and :mod:`planners.cem` with ``ensemble_size == 1`` pass them;
+    :meth:`member_step` takes one member's, as :mod:`planners.cem` with ``ensemble_size > 1``
+    passes them (particle ``p`` through member ``p % E``). Each refuses the other's params.
+
+    Saving and loading trained params (the normalisation statistics travel inside them)::
+
+        result = model.fit(data, trainer.TrainerConfig(), jax.random.key(0))
+        model.save("model.ckpt", result.params)
+        params = model.load("model.ckpt")  # refused if written by a model of another config
+
+    ``fit(..., checkpoint_path=..., resume=True)`` is something else: the trainer's per-epoch
+    checkpoint (optimiser state included) that lets an interrupted ``fit`` continue.
+    """
 
     config: DynamicsConfig
     obs_dim: int
@@ -146,6 +170,7 @@ class DynamicsModel:
             "action": (n, self.action_dim),
             "reward": (n,),
             "next_obs": (n, self.obs_dim),
+            "terminated": (n,),
         }
         for name, shape in expected.items():
             value = np.asarray(getattr(data, name))
@@ -154,22 +179,59 @@ class DynamicsModel:
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"data.{name} contains NaN or inf")
 
+    def check_sample(self, obs: jax.Array, action: jax.Array) -> None:
+        """Raises ValueError naming the argument unless obs is (D,) and action is (A,).
+
+        Shapes are static, so under ``jit`` this runs once, while tracing.
+        """
+        for name, value, size in (("obs", obs, self.obs_dim), ("action", action, self.action_dim)):
+            if jnp.shape(value) != (size,):
+                raise ValueError(
+                    f"{name}: expected shape ({size},) for one sample, got {jnp.shape(value)}"
+                    " (batch with jax.vmap)"
+                )
+
+    def _check_params(self, params: dict[str, Any], leading: tuple[int, ...], what: str) -> None:
+        """Raises ValueError unless ``params`` stats have shape ``(*leading, D)`` (``what``)."""
+        shape = jnp.shape(params["stats"]["obs_mean"])
+        if shape != (*leading, self.obs_dim):
+            raise ValueError(
+                f"{what}: expected params whose stats/obs_mean has shape "
+                f"{(*leading, self.obs_dim)}, got {shape}; step takes the whole ensemble's "
+                "params, member_step one member's (jax.tree.map(lambda x: x[m], params))"
+            )
+
     def predict_normalized(self, member: dict[str, Any], obs: jax.Array, action: jax.Array):
         """One member, one sample: standardised (delta (D,), reward ())."""
+        self.check_sample(obs, action)
         stats = jax.lax.stop_gradient(member["stats"])
         x = jnp.concatenate([(obs - stats["obs_mean"]) / stats["obs_std"], action])
         out = self.net.apply(member["net"], x)
         return out[:-1], out[-1]
 
     def member_step(self, member: dict[str, Any], obs: jax.Array, action: jax.Array):
-        """One member: ``(next_obs (D,), reward ())`` from obs (D,) and action (A,)."""
+        """One member: ``(next_obs (D,), reward ())`` from obs (D,) and action (A,).
+
+        ``member`` is one member's params, ``jax.tree.map(lambda x: x[m], params)``, with no
+        ensemble axis. This is the ``model_step`` for :mod:`planners.cem` when
+        ``CEMConfig.ensemble_size > 1`` (CEM slices the members itself); with
+        ``ensemble_size == 1`` and for :mod:`planners.gbp`, use :meth:`step`.
+        """
+        self._check_params(member, (), "member")
         stats = jax.lax.stop_gradient(member["stats"])
         delta, reward = self.predict_normalized(member, obs, action)
         next_obs = obs + stats["delta_mean"] + stats["delta_std"] * delta
         return next_obs, stats["reward_mean"] + stats["reward_std"] * reward
 
     def step(self, params: dict[str, Any], obs: jax.Array, action: jax.Array):
-        """Ensemble mean ``(next_obs (D,), reward ())``: the planners' ``model_step``."""
+        """Ensemble mean ``(next_obs (D,), reward ())`` from obs (D,) and action (A,).
+
+        ``params`` are the whole ensemble's (leading axis E on every leaf). This is the
+        ``model_step`` of :mod:`planners.gbp`, and of :mod:`planners.cem` only when
+        ``CEMConfig.ensemble_size == 1``; CEM with ``ensemble_size > 1`` needs
+        :meth:`member_step`, since it hands the step one member's params.
+        """
+        self._check_params(params, (self.config.ensemble_size,), "params")
         next_obs, reward = jax.vmap(self.member_step, in_axes=(0, None, None))(params, obs, action)
         return next_obs.mean(0), reward.mean(0)
 
@@ -205,6 +267,8 @@ class DynamicsModel:
         *,
         val_data: Transitions | None = None,
         params: dict[str, Any] | None = None,
+        checkpoint_path: str | Path | None = None,
+        resume: bool = False,
         log: Any = print,
     ) -> trainer.FitResult:
         """Trains with the shared trainer; ``params`` continues a previous model and its stats.
@@ -212,6 +276,10 @@ class DynamicsModel:
         Without ``val_data``, ``trainer_config.validation_fraction`` of ``data`` is held out
         (as :func:`world_models.trainer.fit` would) before fresh params take the normalisation
         statistics of the rest, so nothing about the validation set leaks into the model.
+        ``checkpoint_path`` and ``resume`` go to :func:`world_models.trainer.fit`: the training
+        state is saved there after every epoch, and ``resume=True`` continues from it (the
+        split is seeded, so a resumed run trains on the same examples). To keep the result,
+        :meth:`save` ``result.params``.
         """
         self.check(data)
         if val_data is None:  # split here, so the statistics come from the training part only
@@ -221,7 +289,58 @@ class DynamicsModel:
         if params is None:
             params = self.init(key, data)
         data = Transitions(*(jnp.asarray(x) for x in data))
-        return trainer.fit(self.loss, params, data, trainer_config, val_data=val_data, log=log)
+        return trainer.fit(
+            self.loss,
+            params,
+            data,
+            trainer_config,
+            val_data=val_data,
+            checkpoint_path=checkpoint_path,
+            resume=resume,
+            log=log,
+        )
+
+    def description(self) -> dict[str, Any]:
+        """The fields that fix the params' meaning, as flat JSON values (a checkpoint's header)."""
+        config = io.to_jsonable(self.config)
+        return {
+            **{f"config.{name}": value for name, value in config.items()},
+            "obs_dim": self.obs_dim,
+            "action_dim": self.action_dim,
+            "simplex_mask": io.to_jsonable(self.simplex_mask),
+        }
+
+    def save(self, path: str | Path, params: dict[str, Any]) -> Path:
+        """Atomically writes ``params`` (e.g. ``fit(...).params``) with this model's description."""
+        return io.save_checkpoint(
+            path, params, {"kind": CHECKPOINT_KIND, "model": self.description()}
+        )
+
+    def load(self, path: str | Path) -> dict[str, Any]:
+        """Params saved by :meth:`save` from a model with this very description.
+
+        Raises:
+            experiments.io.CheckpointError: a missing or corrupt file, another kind of
+                checkpoint, or one from a model whose config or sizes differ (the field named).
+        """
+        meta = io.read_checkpoint_meta(path)
+        if meta.get("kind") != CHECKPOINT_KIND:
+            raise io.CheckpointError(
+                f"{path}: expected a {CHECKPOINT_KIND!r} checkpoint, got kind={meta.get('kind')!r}"
+            )
+        _check_description(path, meta.get("model", {}), self.description())
+        params, _ = io.load_checkpoint(path, self.template(), {"kind": CHECKPOINT_KIND})
+        return params
+
+
+def _check_description(path: Any, saved: dict[str, Any], ours: dict[str, Any]) -> None:
+    """Raises CheckpointError naming the first field (``config.hidden_sizes``) that differs."""
+    for name in sorted(set(saved) | set(ours)):
+        if saved.get(name) != ours.get(name):
+            raise io.CheckpointError(
+                f"{path} was saved by a model with {name}={saved.get(name)!r}, but this "
+                f"model has {name}={ours.get(name)!r}; refusing to load it"
+            )
 
 
 def prediction_errors(model: DynamicsModel, params: dict[str, Any], data: Transitions):

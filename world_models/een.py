@@ -10,9 +10,13 @@ different plausible future. The conditional VAE baseline replaces ``phi`` by a G
 ``q(z | x, y)`` with a standard normal prior.
 
 Every function here takes ONE example; batch with ``jax.vmap`` where it is called (the losses
-do). Frames are ``(H, W, C)`` floats in [0, 1] (uint8 data is scaled in the losses); ``H`` and
-``W`` must be multiples of 8. Networks predict a residual: ``y_hat = x + decoder(...)``, since
-most of the table does not change in a poke.
+do). Frames are ``(H, W, C)`` with ``H`` and ``W`` multiples of 8: floats in [0, 1], or integer
+pixel values in 0..255 of any integer dtype (uint8, int32, ...), which every public function
+that takes frames scales to [0, 1] itself (:func:`to_float`), so a model trained on uint8 data
+sees the same inputs at inference. Predictions are floats in [0, 1] (up to the network's error).
+Shapes are checked when a function is traced (they are static, so the checks cost nothing
+under ``jit``). Networks predict a residual: ``y_hat = x + decoder(...)``, since most of the
+table does not change in a poke.
 """
 
 from __future__ import annotations
@@ -139,9 +143,47 @@ def _f(config: EENConfig, channels: int) -> Predictor:
 
 
 def check_frame_shape(shape: tuple[int, ...], name: str = "frame_shape") -> None:
-    """Raises ValueError unless ``shape`` is (H, W, C) with H, W multiples of 8."""
-    if len(shape) != 3 or shape[0] % 8 or shape[1] % 8:
-        raise ValueError(f"{name}: expected (H, W, C) with H, W multiples of 8, got {shape}")
+    """Raises ValueError unless ``shape`` is (H, W, C) with H, W positive multiples of 8."""
+    if len(shape) != 3 or shape[0] % 8 or shape[1] % 8 or min(shape) < 1:
+        raise ValueError(
+            f"{name}: expected (H, W, C) with H, W positive multiples of 8, got {tuple(shape)}"
+        )
+
+
+def to_float(frames: jax.Array, name: str = "frames") -> jax.Array:
+    """Frames of any shape as float32 in [0, 1], the pixel convention of this module.
+
+    Args:
+        frames: integer pixel values in 0..255 (any integer dtype: an int32 copy of a uint8
+            image is the same image), scaled by 1/255; or floats already in [0, 1], or bools,
+            only cast to float32.
+        name: the argument's name in the error message.
+
+    Raises:
+        ValueError: ``frames`` has a dtype that is not integer, floating or bool.
+    """
+    frames = jnp.asarray(frames)
+    if jnp.issubdtype(frames.dtype, jnp.integer):
+        return frames.astype(jnp.float32) / 255.0
+    if jnp.issubdtype(frames.dtype, jnp.floating) or frames.dtype == jnp.bool_:
+        return frames.astype(jnp.float32)
+    raise ValueError(
+        f"{name}: expected integer (0..255) or float ([0, 1]) pixels, got {frames.dtype}"
+    )
+
+
+def as_frame(frame: jax.Array, name: str = "frame") -> jax.Array:
+    """One (H, W, C) frame, shape checked (:func:`check_frame_shape`), as float32 in [0, 1]."""
+    check_frame_shape(jnp.shape(frame), name)
+    return to_float(frame, name)
+
+
+def _same_shape(first: jax.Array, second: jax.Array, names: str) -> None:
+    """Raises ValueError naming ``names`` ("a, b") unless the two arrays' shapes are equal."""
+    if jnp.shape(first) != jnp.shape(second):
+        raise ValueError(
+            f"{names}: expected equal shapes, got {jnp.shape(first)} and {jnp.shape(second)}"
+        )
 
 
 def init_deterministic(key: jax.Array, config: EENConfig, frame_shape: tuple[int, ...]) -> Params:
@@ -178,12 +220,16 @@ def init_cvae(
 
 
 def predict_deterministic(config: EENConfig, g_params: Params, frame: jax.Array) -> jax.Array:
-    """``g(x)``: (H, W, C) frame -> (H, W, C) predicted next frame."""
+    """``g(x)``: (H, W, C) frame (see the module's pixel convention) -> (H, W, C) float32."""
+    frame = as_frame(frame)
     return _g(config, frame.shape[-1]).apply({"params": g_params}, frame)
 
 
 def predict_latent(config: EENConfig, f_params: Params, frame: jax.Array, z: jax.Array):
-    """``f(x, z)``: (H, W, C) frame and (nz,) latent -> (H, W, C) predicted next frame."""
+    """``f(x, z)``: (H, W, C) frame and (nz,) latent -> (H, W, C) float32 predicted next frame."""
+    frame = as_frame(frame)
+    if jnp.shape(z) != (config.latent_dim,):
+        raise ValueError(f"z: expected shape ({config.latent_dim},), got {jnp.shape(z)}")
     return _f(config, frame.shape[-1]).apply({"params": f_params}, frame, z)
 
 
@@ -194,32 +240,45 @@ def encode_error(
     frame: jax.Array,
     next_frame: jax.Array,
 ) -> jax.Array:
-    """``z = phi(y - g(x))``, (nz,) in (-1, 1); g is held fixed (no gradient flows into it)."""
+    """``z = phi(y - g(x))``, (nz,) in (-1, 1); g is held fixed (no gradient flows into it).
+
+    ``frame`` and ``next_frame``: (H, W, C) each, in the module's pixel convention.
+    """
+    _same_shape(frame, next_frame, "frame, next_frame")
+    next_frame = as_frame(next_frame, "next_frame")
     error = next_frame - jax.lax.stop_gradient(predict_deterministic(config, g_params, frame))
     return LatentEncoder(config.features, config.latent_dim).apply({"params": phi_params}, error)
 
 
 def cvae_posterior(config: EENConfig, q_params: Params, frame: jax.Array, next_frame: jax.Array):
-    """Mean and log-variance, each (nz,), of the CVAE posterior q(z | x, y)."""
+    """Mean and log-variance, each (nz,), of the CVAE posterior q(z | x, y).
+
+    ``frame`` and ``next_frame``: (H, W, C) each, in the module's pixel convention.
+    """
+    _same_shape(frame, next_frame, "frame, next_frame")
+    pair = jnp.concatenate([as_frame(frame), as_frame(next_frame, "next_frame")], axis=-1)
     module = LatentEncoder(config.features, config.latent_dim, variational=True)
-    return module.apply({"params": q_params}, jnp.concatenate([frame, next_frame], axis=-1))
+    return module.apply({"params": q_params}, pair)
 
 
 def pixel_loss(config: EENConfig, prediction: jax.Array, target: jax.Array) -> jax.Array:
-    """Mean per-pixel L1 or squared error over one frame (scalar)."""
-    error = prediction - target
+    """Mean per-pixel L1 or squared error over one frame (scalar); integer frames are scaled."""
+    _same_shape(prediction, target, "prediction, target")
+    error = to_float(prediction, "prediction") - to_float(target, "target")
     return jnp.mean(jnp.abs(error)) if config.loss == "l1" else jnp.mean(error**2)
 
 
-def to_float(frames: jax.Array) -> jax.Array:
-    """uint8 frames -> float32 in [0, 1]; float frames pass through."""
-    return frames / 255.0 if frames.dtype == jnp.uint8 else frames.astype(jnp.float32)
+def _batch_frames(batch: dict) -> tuple[jax.Array, jax.Array]:
+    """``batch["frame"]`` and ``batch["next_frame"]`` (B, H, W, C) as float32 in [0, 1]."""
+    return to_float(batch["frame"], "batch['frame']"), to_float(
+        batch["next_frame"], "batch['next_frame']"
+    )
 
 
 def deterministic_loss(config: EENConfig, g_params: Params, batch: dict, key: jax.Array):
     """Phase one. ``batch``: ``frame``, ``next_frame`` (B, H, W, C). Returns (loss, metrics)."""
     del key
-    x, y = to_float(batch["frame"]), to_float(batch["next_frame"])
+    x, y = _batch_frames(batch)
     prediction = jax.vmap(predict_deterministic, (None, None, 0))(config, g_params, x)
     loss = jnp.mean(jax.vmap(pixel_loss, (None, 0, 0))(config, prediction, y))
     return loss, {}
@@ -233,7 +292,7 @@ def _een_one(config: EENConfig, g_params: Params, params: Params, x, y) -> jax.A
 def een_loss(config: EENConfig, g_params: Params, params: Params, batch: dict, key: jax.Array):
     """Phase two: loss of ``f(x, phi(y - g(x)))``; trains ``params = {"f", "phi"}``, not g."""
     del key
-    x, y = to_float(batch["frame"]), to_float(batch["next_frame"])
+    x, y = _batch_frames(batch)
     losses = jax.vmap(_een_one, (None, None, None, 0, 0))(config, g_params, params, x, y)
     return jnp.mean(losses), {}
 
@@ -247,7 +306,7 @@ def _cvae_one(config: EENConfig, params: Params, x, y, key) -> tuple[jax.Array, 
 
 def cvae_loss(config: EENConfig, params: Params, batch: dict, key: jax.Array):
     """CVAE loss: pixel loss + ``kl_weight`` * KL(q(z|x,y) || N(0, I)); metrics recon, kl."""
-    x, y = to_float(batch["frame"]), to_float(batch["next_frame"])
+    x, y = _batch_frames(batch)
     keys = jax.random.split(key, x.shape[0])
     recon, kl = jax.vmap(_cvae_one, (None, None, 0, 0, 0))(config, params, x, y, keys)
     return jnp.mean(recon) + config.kl_weight * jnp.mean(kl), {
@@ -275,8 +334,13 @@ def latent_bank(
 
 
 def frame_errors(prediction: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Mean absolute error and PSNR [dB] of one (H, W, C) prediction clipped to [0, 1]."""
-    prediction = jnp.clip(prediction, 0.0, 1.0)
+    """Mean absolute error and PSNR [dB] of one (H, W, C) prediction clipped to [0, 1].
+
+    Both frames follow the module's pixel convention (integer ones are scaled to [0, 1]).
+    """
+    _same_shape(prediction, target, "prediction, target")
+    prediction = jnp.clip(to_float(prediction, "prediction"), 0.0, 1.0)
+    target = to_float(target, "target")
     mse = jnp.mean((prediction - target) ** 2)
     return jnp.mean(jnp.abs(prediction - target)), -10.0 * jnp.log10(mse + 1e-10)
 
@@ -284,7 +348,13 @@ def frame_errors(prediction: jax.Array, target: jax.Array) -> tuple[jax.Array, j
 def sample_errors(
     config: EENConfig, f_params: Params, frame: jax.Array, next_frame: jax.Array, zs: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """L1 and PSNR, each (k,), of ``f(x, z)`` for k latents ``zs`` (k, nz) of one example."""
+    """L1 and PSNR, each (k,), of ``f(x, z)`` for k latents ``zs`` (k, nz) of one example.
+
+    ``frame`` and ``next_frame``: (H, W, C) each, in the module's pixel convention.
+    """
+    _same_shape(frame, next_frame, "frame, next_frame")
+    if jnp.ndim(zs) != 2 or jnp.shape(zs)[1] != config.latent_dim:
+        raise ValueError(f"zs: expected shape (k, {config.latent_dim}), got {jnp.shape(zs)}")
     predictions = jax.vmap(predict_latent, (None, None, None, 0))(config, f_params, frame, zs)
     return jax.vmap(frame_errors, (0, None))(predictions, next_frame)
 
@@ -292,10 +362,23 @@ def sample_errors(
 def draw_latents(
     kind: str, key: jax.Array, shape: tuple[int, int], bank: jax.Array | None, latent_dim: int
 ) -> jax.Array:
-    """(B, k, nz) latents: uniform draws from the EEN ``bank`` or N(0, I) for the CVAE."""
+    """(B, k, nz) latents: uniform draws from the EEN ``bank`` or N(0, I) for the CVAE.
+
+    Args:
+        kind: "een" or "cvae".
+        key: PRNG key.
+        shape: (B, k) draws.
+        bank: "een": (N, latent_dim) latents of the training pairs (:func:`latent_bank`), N >= 1;
+            unused by "cvae".
+        latent_dim: nz, the size of every latent (``EENConfig.latent_dim``).
+    """
     if kind == "een":
         if bank is None:
             raise ValueError("bank: the EEN needs a latent bank (N, nz) to sample from")
+        if jnp.ndim(bank) != 2 or jnp.shape(bank)[1] != latent_dim or len(bank) < 1:
+            raise ValueError(
+                f"bank: expected shape (N >= 1, latent_dim={latent_dim}), got {jnp.shape(bank)}"
+            )
         return bank[jax.random.randint(key, shape, 0, bank.shape[0])]
     if kind == "cvae":
         return jax.random.normal(key, (*shape, latent_dim))

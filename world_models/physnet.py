@@ -8,7 +8,9 @@ connections for the masks. The plain classifier baseline is the same encoder
 and fall head without the decoder (``with_masks=False``).
 
 Modules are written for one sample (an image ``(S, S, 3)``); add the batch axis with ``jax.vmap``
-at the call site, as :func:`batch_loss` does. ``S`` must be divisible by 16.
+at the call site, as :func:`batch_loss` does. ``S`` must be divisible by 16. Pixels follow
+:func:`world_models.een.to_float`: integer images of any dtype are 0..255 and scaled by 1/255
+(an int32 copy of a uint8 image predicts the same), float images are in [0, 1].
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from world_models.een import to_float
 
 
 class PhysNet(nn.Module):
@@ -42,17 +46,16 @@ class PhysNet(nn.Module):
         """Predicts from one image.
 
         Args:
-            image: (S, S, 3) RGB, uint8 in [0, 255] or float in [0, 1].
+            image: (S, S, 3) RGB, square, S divisible by 16: integers (any integer dtype) in
+                0..255 or floats in [0, 1].
 
         Returns:
             ``fall_logit``: () logit of "some block moves more than the threshold";
             ``mask_logits``: (max_blocks, S, S) logits of the final occupancy of the block of
             each colour, or None.
         """
-        if image.ndim != 3 or image.shape[-1] != 3 or image.shape[0] % 16:
-            raise ValueError(f"image must be (S, S, 3) with S divisible by 16, got {image.shape}")
-        x = image.astype(jnp.float32) / 255.0 if image.dtype == jnp.uint8 else image
-        x = x - 0.5
+        check_image_shape(jnp.shape(image))
+        x = to_float(image, "image") - 0.5
         skips = []
         for width in self.features:
             x = nn.relu(nn.Conv(width, (3, 3), strides=(2, 2))(x))
@@ -74,6 +77,19 @@ class PhysNet(nn.Module):
         return fall_logit, jnp.moveaxis(mask_logits, -1, 0)
 
 
+def check_image_shape(shape: tuple[int, ...], name: str = "image") -> None:
+    """Raises ValueError unless ``shape`` is (S, S, 3) with S a positive multiple of 16.
+
+    The decoder upsamples the maps of side S/16 ... S/2 onto the encoder's skips, which only line
+    up for such S; square, as the tower images and the (max_blocks, S, S) masks are.
+    """
+    if len(shape) != 3 or shape[-1] != 3 or shape[0] != shape[1] or shape[0] % 16 or not shape[0]:
+        raise ValueError(
+            f"{name}: expected a square (S, S, 3) image with S > 0 divisible by 16, "
+            f"got {tuple(shape)}"
+        )
+
+
 def upsample(x: jax.Array) -> jax.Array:
     """Nearest-neighbour 2x upsampling of (H, W, C) to (2H, 2W, C).
 
@@ -83,7 +99,8 @@ def upsample(x: jax.Array) -> jax.Array:
 
 
 def init_params(model: PhysNet, key: jax.Array, image_size: int = 64) -> Any:
-    """Parameters for images of side ``image_size``."""
+    """Parameters for images of side ``image_size`` (a positive multiple of 16)."""
+    check_image_shape((image_size, image_size, 3), "image_size")
     return model.init(key, jnp.zeros((image_size, image_size, 3), jnp.float32))["params"]
 
 

@@ -14,6 +14,9 @@ exact where clipping or squashing would lose information.
 Supported spaces: ``Discrete``, ``Box`` (float), and ``Dict`` / ``Tuple`` of supported spaces
 (a factorised policy: independent parts, summed log-probabilities and entropies). The hybrid
 spaceship action ``Dict({"fire": Discrete(2), "angle": Box(1)})`` is such a product.
+
+Distributions are hashable and equal by value, so two policies built for the same space share
+their compiled functions (:mod:`agents.common.compiled`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class Categorical:
     """Categorical over ``Discrete(n, start)``; inputs are ``n`` unnormalised logits."""
 
@@ -89,6 +92,16 @@ class Gaussian:
     """Upper bounds, shape ``shape``."""
     squash: bool = False
     """Squash with tanh instead of clipping."""
+
+    def _value(self) -> tuple:
+        return (self.shape, self.low.tobytes(), self.high.tobytes(), self.squash)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal shape, bounds and squash: the same distribution (compiled functions are shared)."""
+        return isinstance(other, Gaussian) and self._value() == other._value()
+
+    def __hash__(self) -> int:
+        return hash(self._value())
 
     @property
     def size(self) -> int:
@@ -154,7 +167,7 @@ class Gaussian:
         return jnp.clip(raw, low, high)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class Factorised:
     """Independent parts for a ``Dict`` or ``Tuple`` space; raw actions are dicts or tuples."""
 

@@ -5,7 +5,15 @@ planners, the trained actor-critics and the random baseline all go through it, s
 are comparable. A policy is ``policy(carry, obs, state, key) -> (action, carry)`` for ONE env:
 ``obs`` is the observation, ``state`` the env's true state pytree (oracle planners use it; others
 ignore it), ``carry`` the policy's own memory (a planner's warm start; None if stateless), ``key``
-a PRNG key. :func:`evaluate_host` does the same for a Gymnasium env and a Python callable.
+a PRNG key. :func:`evaluate_host` does the same for a Gymnasium env and a host policy: a
+callable ``policy(obs) -> action`` with an optional ``reset()``, called at the start of every
+episode (``planners.checkpoints.HostPolicy`` and ``agents.common.policy.load_policy`` give such
+policies; ``reset`` forgets a planner's warm start).
+
+:func:`evaluate_jax` compiles its rollout once per env, policy, episode count and step count
+(:mod:`agents.common.compiled`): evaluating the same policy again, or a policy made by the same
+``functools.partial`` with new parameters of the same shapes (``agents.ppo.make_policy``), reuses
+the compiled rollout.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from agents.common import compiled as compiled_lib
 
 # Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30; larger df use the
 # Cornish-Fisher expansion around the normal quantile (error < 1e-3 for df > 30).
@@ -154,6 +164,38 @@ def run_episode(
     return carry.episode_return, carry.length
 
 
+# Compiled rollouts of evaluate_jax; see agents.common.compiled for what the keys hold.
+_ROLLOUTS = compiled_lib.CompileCache(maxsize=8)
+
+
+def env_cache_key(env: Any) -> tuple:
+    """Cache key of a JAX env: its ``reset``, ``step`` and ``params`` (its spaces are unused)."""
+    parts = (env.reset, env.step, env.params)
+    return tuple(compiled_lib.static_key(part) for part in parts)
+
+
+def _rollout(
+    env: Any, rebuild: Callable, max_steps: int, arrays: tuple, init_carry: Any, keys: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """(N,) returns and (N,) lengths of N episodes, one per key (jit this)."""
+    episode = functools.partial(run_episode, env, rebuild(arrays), max_steps)
+    return jax.vmap(episode, (None, 0))(init_carry, keys)
+
+
+def _compiled_rollout(
+    env: Any, split: compiled_lib.SplitPolicy, max_steps: int, init_carry: Any, keys: jax.Array
+) -> Any:
+    """The compiled ``_rollout`` for these static parts and argument shapes (cached)."""
+    arguments = (split.arrays, init_carry, keys)
+    key = (env_cache_key(env), split.key, max_steps, compiled_lib.signature(arguments))
+
+    def make() -> Any:
+        rollout = functools.partial(_rollout, env, split.rebuild, max_steps)
+        return jax.jit(rollout).lower(*arguments).compile()
+
+    return _ROLLOUTS.get(key, make)
+
+
 def evaluate_jax(
     env: Any,
     policy: Callable,
@@ -174,9 +216,9 @@ def evaluate_jax(
 
     Returns:
         An :class:`EvalResult`. ``seconds_per_action`` is the wall time of one call of the
-        compiled rollout (compiled first, outside the timing) divided by ``max_steps``: the time
-        an agent acting in one env waits per step when N envs run in parallel on this device,
-        env step included.
+        compiled rollout (compiled first, outside the timing, or taken from the cache of an
+        earlier call) divided by ``max_steps``: the time an agent acting in one env waits per
+        step when N envs run in parallel on this device, env step included.
 
     Raises:
         ValueError: ``n_episodes < 1``, or no ``max_steps`` given and the env has none.
@@ -186,11 +228,11 @@ def evaluate_jax(
     max_steps = max_steps or getattr(env.params, "max_steps", None)
     if not max_steps or max_steps < 1:
         raise ValueError("max_steps must be given (>= 1) for an env whose params have no max_steps")
-    rollout = jax.vmap(functools.partial(run_episode, env, policy, int(max_steps)), (None, 0))
     keys = jax.random.split(key, n_episodes)
-    compiled = jax.jit(rollout).lower(init_carry, keys).compile()
+    split = compiled_lib.split_arrays(policy)
+    compiled = _compiled_rollout(env, split, int(max_steps), init_carry, keys)
     start = time.perf_counter()
-    returns, lengths = jax.block_until_ready(compiled(init_carry, keys))
+    returns, lengths = jax.block_until_ready(compiled(split.arrays, init_carry, keys))
     seconds = (time.perf_counter() - start) / max_steps
     return summarise_returns(np.asarray(returns), np.asarray(lengths), seconds)
 
@@ -230,17 +272,34 @@ def evaluate_host(
     seed: int = 0,
     max_steps: int | None = None,
 ) -> EvalResult:
-    """Evaluates a Python callable ``policy(obs) -> action`` on a Gymnasium env, episode by episode.
+    """Evaluates a host policy on a Gymnasium env, episode by episode.
 
-    Episode ``i`` starts from ``env.reset(seed=seed + i)`` and runs until terminated, truncated
-    or ``max_steps`` steps. ``seconds_per_action`` is the mean wall time of one ``policy`` call
-    (the env step is not included).
+    Args:
+        env: a Gymnasium env (one, not a VectorEnv).
+        policy: ``policy(obs) -> action``. If it has a ``reset()`` method (a stateful policy:
+            ``planners.checkpoints.HostPolicy``, ``agents.common.policy.load_policy``), it is
+            called at the start of every episode, after ``env.reset``, so no memory (a
+            planner's warm-start plan) carries over from one episode to the next.
+        n_episodes: number of episodes N.
+        seed: episode ``i`` starts from ``env.reset(seed=seed + i)``.
+        max_steps: stop an episode after this many steps (None: run until terminated or
+            truncated).
+
+    Returns:
+        An :class:`EvalResult`; ``seconds_per_action`` is the mean wall time of one ``policy``
+        call (neither the env step nor ``reset`` is included).
+
+    Raises:
+        ValueError: ``n_episodes < 1``.
     """
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
+    reset = getattr(policy, "reset", None)
     returns, lengths, policy_time, calls = [], [], 0.0, 0
     for episode in range(n_episodes):
         obs, _ = env.reset(seed=seed + episode)
+        if reset is not None:
+            reset()
         total, steps, done = 0.0, 0, False
         while not done and (max_steps is None or steps < max_steps):
             start = time.perf_counter()

@@ -127,11 +127,17 @@ def make_network(
     """Chooses the MLP or CNN actor-critic for an observation space.
 
     Raises:
-        ValueError: for a non-``Box`` observation space.
+        ValueError: for a non-``Box`` observation space (``Dict``, ``Tuple``, ``Discrete``...);
+            the message says how to flatten it.
     """
     if not isinstance(observation_space, gym.spaces.Box):
         raise ValueError(
-            f"observation_space must be a Box (vector or (H, W, C) image), got {observation_space}"
+            f"observation_space must be a Box (a vector, or an (H, W, C) image for the CNN), got "
+            f"{observation_space}. Flatten it into one vector before training: for a VectorEnv "
+            "gymnasium.wrappers.vector.FlattenObservation(gymnasium.make_vec(env_id, num_envs)); "
+            "or keep one Box entry of a Dict (e.g. the image) with "
+            "gymnasium.wrappers.vector.TransformObservation. Reload such a run with "
+            "agents.common.policy.load_policy(run_dir, env=<the same wrapped env>)"
         )
     return ActorCritic(
         num_inputs=num_inputs,

@@ -1,4 +1,17 @@
-"""Trained actor-critics as ``evaluate_jax`` policies, and loading them from a run folder."""
+"""Trained actor-critics as ``evaluate_jax`` policies, and loading them from a run folder.
+
+Reloading an ``agents.a2c`` / ``agents.ppo`` run in a fresh process::
+
+    from agents.common.policy import load_policy
+
+    policy = load_policy("results/ppo/<run>")  # the env named in its config.json
+    policy.reset()                             # at the start of each episode
+    action = policy(obs)
+
+:func:`load_policy` returns a ``planners.checkpoints.HostPolicy``, the same ``policy(obs)`` /
+``reset()`` protocol as the planners' :func:`planners.checkpoints.load_policy`, so
+``agents.common.evaluate.evaluate_host`` and ``experiments.render`` play either.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +19,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import jax
 import jax.numpy as jnp
 
@@ -77,3 +91,81 @@ def load_params(kind: str, config: Any, env: Any, run_dir: str | Path) -> Any:
     expect = {"kind": kind, "fingerprint": fingerprint(config)}
     params, _ = io.load_checkpoint(Path(run_dir) / PARAMS, target, expect)
     return params
+
+
+ALGORITHMS = {"a2c": "A2CConfig", "ppo": "PPOConfig"}
+"""The agents whose runs :func:`load_policy` reads, and the name of each one's config class."""
+
+
+def load_policy(
+    run_dir: str | Path, env: Any = None, *, deterministic: bool = True, seed: int = 0
+) -> Any:
+    """The trained policy of an ``agents.a2c`` / ``agents.ppo`` results folder, for the host.
+
+    Args:
+        run_dir: the run folder (``results/ppo/<run>``: ``config.json`` and ``params.ckpt``).
+        env: an env with the spaces the run trained on (JaxEnv, Gymnasium env or VectorEnv).
+            None: ``gymnasium.make`` the env id and kwargs that ``config.json`` records.
+        deterministic: act with the distribution's mode (as in evaluation) instead of sampling.
+        seed: seed of the sampling key (used only when not ``deterministic``).
+
+    Returns:
+        A ``planners.checkpoints.HostPolicy``: ``policy(obs) -> action`` for one observation
+        (NumPy arrays in, NumPy arrays out), ``policy.reset()`` at each episode start (a
+        no-op for these memoryless policies, kept for the common protocol).
+
+    Raises:
+        experiments.io.CheckpointError: no ``config.json`` or ``params.ckpt``, a folder of
+            another algorithm, a config or checkpoint that does not match, or (``env`` None)
+            a ``config.json`` without an env id or whose env has other spaces than the run's.
+    """
+    from planners.checkpoints import HostPolicy
+
+    run_dir = Path(run_dir)
+    config, saved = read_config(run_dir)
+    env = env if env is not None else _recorded_env(run_dir, saved)
+    params = load_params(str(saved["algorithm"]), config, env, run_dir)
+    return HostPolicy(make_policy(config, env, params, deterministic), None, seed)
+
+
+def read_config(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
+    """``(config, config.json)`` of an agents run, with the config class its algorithm names.
+
+    Raises:
+        experiments.io.CheckpointError: unreadable ``config.json``, or one of no agents run.
+    """
+    import importlib
+
+    from agents.common.results import CONFIG, read_run_config
+
+    file = Path(run_dir) / CONFIG
+    algorithm = io.read_settings(file).get("algorithm")
+    if algorithm not in ALGORITHMS:
+        raise io.CheckpointError(
+            f"{file}: algorithm {algorithm!r} is not one of {tuple(ALGORITHMS)}; a planner run "
+            "loads with planners.checkpoints.load_policy"
+        )
+    module = importlib.import_module(f"agents.{algorithm}")
+    return read_run_config(run_dir, getattr(module, ALGORITHMS[algorithm]))
+
+
+def _recorded_env(run_dir: Path, saved: dict[str, Any]) -> Any:
+    """The (closed) env ``config.json`` names, checked to have the spaces the run trained on."""
+    import envs  # noqa: F401  (registers the worldplan ids)
+
+    if "env" not in saved:
+        raise io.CheckpointError(
+            f"{run_dir}/config.json records no env id (a JaxEnv has none): pass env= to "
+            "load_policy, or train with extra_config={'env': '<id>'}"
+        )
+    env = gym.make(saved["env"], **saved.get("env_kwargs", {}))
+    env.close()
+    for name in ("observation_space", "action_space"):
+        trained, rebuilt = saved.get(name), str(getattr(env, name))
+        if trained is not None and trained != rebuilt:
+            raise io.CheckpointError(
+                f"{run_dir} trained with {name} {trained}, but {saved['env']} with "
+                f"{saved.get('env_kwargs', {})} has {rebuilt} (a wrapper, e.g. "
+                "FlattenObservation?): pass env= with the spaces of training to load_policy"
+            )
+    return env

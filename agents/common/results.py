@@ -7,6 +7,7 @@ named.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,39 @@ PARAMS = "params.ckpt"
 METRICS = "metrics.csv"
 CONFIG = "config.json"
 CURVE = "learning_curve.png"
+
+
+# make_vec's own arguments in a vector env's spec.kwargs: not arguments of gymnasium.make.
+_VECTOR_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
+
+
+def env_entries(env: Any) -> dict[str, Any]:
+    """What ``config.json`` records of the env a run trains on, so the policy can be reloaded.
+
+    Always ``observation_space`` and ``action_space`` (``str`` of the single-env spaces, which
+    :func:`agents.common.policy.load_policy` checks against the env it rebuilds). For a
+    Gymnasium env or VectorEnv with a registered spec also ``env`` (the id) and ``env_kwargs``
+    (the ``gymnasium.make`` keyword arguments that can be written as JSON). A JAX env carries no
+    id: pass ``extra_config={"env": id}`` to ``train`` to record one.
+    """
+    obs_space = getattr(env, "single_observation_space", None) or env.observation_space
+    action_space = getattr(env, "single_action_space", None) or env.action_space
+    entries: dict[str, Any] = {
+        "observation_space": str(obs_space),
+        "action_space": str(action_space),
+    }
+    spec = getattr(env, "spec", None)
+    if spec is None or not getattr(spec, "id", None):
+        return entries
+    kwargs = {}
+    for name, value in (spec.kwargs or {}).items():
+        try:
+            json.dumps(io.to_jsonable(value), allow_nan=False)
+        except (TypeError, ValueError):
+            continue  # not writable as JSON: the space check on reload catches what it changes
+        if name not in _VECTOR_KWARGS:
+            kwargs[name] = value
+    return {"env": spec.id, "env_kwargs": kwargs, **entries}
 
 
 def fingerprint(config: Any) -> str:

@@ -241,7 +241,11 @@ def train(
         run_dir: results folder to write, or None to write nothing.
         resume: continue from ``run_dir/checkpoint.ckpt``.
         progress: show a progress bar (tqdm if installed, else one line per log interval).
-        extra_config: more entries for ``config.json`` (e.g. env id and seed).
+        extra_config: more entries for ``config.json`` (e.g. the seed). The env's spaces,
+            and for a VectorEnv with a registered spec its id and ``gymnasium.make`` kwargs, are
+            recorded without it (:func:`agents.common.results.env_entries`); a JaxEnv has no
+            id, so pass ``{"env": id}`` (and ``"env_kwargs"``) to reload its policy without
+            naming the env (:func:`agents.common.policy.load_policy`). Entries given here win.
 
     Raises:
         FloatingPointError: the parameters or losses became NaN or infinite (nothing is written
@@ -256,8 +260,9 @@ def train(
     learner = make_run_learner(algorithm, config, env)
     path = DevicePath(learner, env) if is_jax_env(env) else HostPath(learner, env)
     state = path.init(to_raw_key(key))
+    extra = {**results.env_entries(env), **(extra_config or {})}
     run_log = results.RunLog(algorithm.name, config, run_dir, "device" if is_jax_env(env)
-                             else "host", extra_config, resume)  # fmt: skip
+                             else "host", extra, resume)  # fmt: skip
     if resume:
         tree = run_log.load(path.checkpoint_tree(state))
         state = path.from_checkpoint(state, tree)

@@ -5,6 +5,7 @@ Public API (stable; the planners and experiments use it)::
     result = agents.ppo.train(PPOConfig(total_steps=...), env, jax.random.key(0))
     policy = agents.ppo.make_policy(config, env, result.params)   # evaluate_jax form
     params = agents.ppo.load_params(config, env, run_dir)          # from a results folder
+    policy = agents.common.policy.load_policy(run_dir)  # host policy(obs) + reset(), any process
 """
 
 from __future__ import annotations
