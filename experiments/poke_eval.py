@@ -2,7 +2,7 @@
 
 Each held-out poke is predicted ``max(ks)`` times per model (the deterministic model and "copy
 input" once, repeated), and best-of-k keeps the best of the first k predictions per example.
-Scores are the per-frame L1 and PSNR of :func:`world_models.een.frame_errors` (mean over
+Scores are the per-frame L1 and PSNR of :func:`world_models.frames.frame_errors` (mean over
 examples with its Student-t 95% CI), and the PSNR of the mean squared error over examples: a
 per-example PSNR is unbounded on frames the poke left unchanged (copying the input scores
 100 dB there, the ``1e-10`` floor of ``frame_errors``), so its mean is dominated by those few
@@ -19,10 +19,10 @@ import numpy as np
 
 from agents.common.evaluate import mean_ci
 from experiments import io
-from world_models import een
+from world_models import een, frames
 
 PSNR_FLOOR = 1e-10
-"""The MSE floor inside ``een.frame_errors`` (inverted by :func:`mse_from_psnr`)."""
+"""The MSE floor inside ``frames.frame_errors`` (inverted by :func:`mse_from_psnr`)."""
 
 
 def best_of_k_errors(
@@ -44,8 +44,8 @@ def best_of_k_errors(
         "deterministic", "een", "cvae" and "een, z of the truth": ``f(x, phi(y - g(x)))``,
         the EEN given the latent of the true outcome (what a well-drawn latent can reach).
     """
-    x = een.to_float(jnp.asarray(test["frame"]))
-    y = een.to_float(jnp.asarray(test["next_frame"]))
+    x = frames.to_float(jnp.asarray(test["frame"]))
+    y = frames.to_float(jnp.asarray(test["next_frame"]))
     det = jax.jit(jax.vmap(een.predict_deterministic, (None, None, 0)), static_argnums=0)
     encode = jax.jit(jax.vmap(een.encode_error, (None, None, None, 0, 0)), static_argnums=0)
     decode = jax.jit(jax.vmap(een.predict_latent, (None, None, 0, 0)), static_argnums=0)
@@ -56,7 +56,7 @@ def best_of_k_errors(
         ("deterministic", det(model, params["g"], x)),
         ("een, z of the truth", decode(model, params["een"], x, z_true)),
     ):
-        l1, psnr = jax.vmap(een.frame_errors)(prediction, y)
+        l1, psnr = jax.vmap(frames.frame_errors)(prediction, y)
         out[name] = tuple(np.repeat(np.asarray(m)[:, None], kmax, 1) for m in (l1, psnr))
     sample = jax.jit(jax.vmap(een.sample_errors, (None, None, 0, 0, 0)), static_argnums=0)
     chunk, n = max(1, 4000 // kmax), x.shape[0]
@@ -72,7 +72,7 @@ def best_of_k_errors(
 
 
 def mse_from_psnr(psnr: np.ndarray) -> np.ndarray:
-    """Inverts ``een.frame_errors``' PSNR [dB] to the per-frame mean squared error."""
+    """Inverts ``frames.frame_errors``' PSNR [dB] to the per-frame mean squared error."""
     return np.maximum(10.0 ** (-np.asarray(psnr, np.float64) / 10.0) - PSNR_FLOOR, 0.0)
 
 
@@ -138,7 +138,7 @@ def save_samples_figure(
     import matplotlib.pyplot as plt
 
     rows = min(rows, len(test["frame"]))
-    x = een.to_float(jnp.asarray(test["frame"][:rows]))
+    x = frames.to_float(jnp.asarray(test["frame"][:rows]))
     det = jax.vmap(een.predict_deterministic, (None, None, 0))(model, params["g"], x)
     zs = een.draw_latents("een", jax.random.PRNGKey(seed), (rows, samples), bank, model.latent_dim)
     sample = jax.vmap(jax.vmap(een.predict_latent, (None, None, None, 0)), (None, None, 0, 0))

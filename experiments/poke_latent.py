@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from world_models import een
+from world_models import een, frames
 
 LAMBDAS = (1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 1e4, 1e5)
 """Ridge penalties tried; the one with the best R^2 on a 20% split of the training set wins."""
@@ -90,8 +90,8 @@ def latent_regression(
     targets = []
     for part in (slice(0, num_train), slice(num_train, None)):
         keep = data["aimed"][part]
-        x = een.to_float(jnp.asarray(data["frame"][part][keep]))
-        y = een.to_float(jnp.asarray(data["next_frame"][part][keep]))
+        x = frames.to_float(jnp.asarray(data["frame"][part][keep]))
+        y = frames.to_float(jnp.asarray(data["next_frame"][part][keep]))
         # z enters f through a nonlinear decoder, so its regression gets pairwise products too
         features["latent"].append(quadratic(np.asarray(encode(model, g_params, phi_params, x, y))))
         features["frame"].append(np.asarray(x).reshape(len(x), -1))

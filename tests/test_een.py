@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from world_models import een
+from world_models import een, frames
 from world_models.trainer import TrainerConfig, fit
 
 SIZE = 8
@@ -155,7 +155,7 @@ def _entries(config: een.EENConfig, nets: dict, frame, next_frame, zs) -> dict:
         "encode_error": een.encode_error(config, nets["g"], nets["phi"], frame, next_frame),
         "cvae_posterior": een.cvae_posterior(config, nets["q"], frame, next_frame),
         "sample_errors": een.sample_errors(config, nets["f"], frame, next_frame, zs),
-        "frame_errors": een.frame_errors(frame, next_frame),
+        "frame_errors": frames.frame_errors(frame, next_frame),
         "pixel_loss": een.pixel_loss(config, frame, next_frame),
     }
 
@@ -177,7 +177,7 @@ def test_every_entry_taking_frames_scales_integer_pixels_as_the_losses_do(dtype)
         ):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
     assert float(jnp.max(raw["predict_deterministic"])) < 3.0  # not 0..255
-    np.testing.assert_allclose(een.to_float(pixels.astype(dtype)), pixels / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(frames.to_float(pixels.astype(dtype)), pixels / 255.0, rtol=1e-6)
 
 
 def test_frame_shapes_are_checked_in_every_entry_while_tracing():
@@ -202,7 +202,7 @@ def test_frame_shapes_are_checked_in_every_entry_while_tracing():
     with pytest.raises(ValueError, match=r"frame: expected \(H, W, C\)"):
         een.sample_errors(config, nets["f"], tall, tall, zs)
     with pytest.raises(ValueError, match="frames: expected integer"):
-        een.to_float(jnp.zeros((8, 8, 3), jnp.complex64))
+        frames.to_float(jnp.zeros((8, 8, 3), jnp.complex64))
 
 
 def test_draw_latents_needs_a_bank_of_latent_dim_columns():

@@ -12,11 +12,11 @@ different plausible future. The conditional VAE baseline replaces ``phi`` by a G
 Every function here takes ONE example; batch with ``jax.vmap`` where it is called (the losses
 do). Frames are ``(H, W, C)`` with ``H`` and ``W`` multiples of 8: floats in [0, 1], or integer
 pixel values in 0..255 of any integer dtype (uint8, int32, ...), which every public function
-that takes frames scales to [0, 1] itself (:func:`to_float`), so a model trained on uint8 data
-sees the same inputs at inference. Predictions are floats in [0, 1] (up to the network's error).
-Shapes are checked when a function is traced (they are static, so the checks cost nothing
-under ``jit``). Networks predict a residual: ``y_hat = x + decoder(...)``, since most of the
-table does not change in a poke.
+that takes frames scales to [0, 1] itself (:func:`world_models.frames.to_float`), so a model
+trained on uint8 data sees the same inputs at inference. Predictions are floats in [0, 1] (up
+to the network's error). Shapes are checked when a function is traced (they are static, so the
+checks cost nothing under ``jit``). Networks predict a residual: ``y_hat = x + decoder(...)``,
+since most of the table does not change in a poke.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from world_models import frames
 
 Params = Any
 
@@ -150,40 +152,10 @@ def check_frame_shape(shape: tuple[int, ...], name: str = "frame_shape") -> None
         )
 
 
-def to_float(frames: jax.Array, name: str = "frames") -> jax.Array:
-    """Frames of any shape as float32 in [0, 1], the pixel convention of this module.
-
-    Args:
-        frames: integer pixel values in 0..255 (any integer dtype: an int32 copy of a uint8
-            image is the same image), scaled by 1/255; or floats already in [0, 1], or bools,
-            only cast to float32.
-        name: the argument's name in the error message.
-
-    Raises:
-        ValueError: ``frames`` has a dtype that is not integer, floating or bool.
-    """
-    frames = jnp.asarray(frames)
-    if jnp.issubdtype(frames.dtype, jnp.integer):
-        return frames.astype(jnp.float32) / 255.0
-    if jnp.issubdtype(frames.dtype, jnp.floating) or frames.dtype == jnp.bool_:
-        return frames.astype(jnp.float32)
-    raise ValueError(
-        f"{name}: expected integer (0..255) or float ([0, 1]) pixels, got {frames.dtype}"
-    )
-
-
 def as_frame(frame: jax.Array, name: str = "frame") -> jax.Array:
     """One (H, W, C) frame, shape checked (:func:`check_frame_shape`), as float32 in [0, 1]."""
     check_frame_shape(jnp.shape(frame), name)
-    return to_float(frame, name)
-
-
-def _same_shape(first: jax.Array, second: jax.Array, names: str) -> None:
-    """Raises ValueError naming ``names`` ("a, b") unless the two arrays' shapes are equal."""
-    if jnp.shape(first) != jnp.shape(second):
-        raise ValueError(
-            f"{names}: expected equal shapes, got {jnp.shape(first)} and {jnp.shape(second)}"
-        )
+    return frames.to_float(frame, name)
 
 
 def init_deterministic(key: jax.Array, config: EENConfig, frame_shape: tuple[int, ...]) -> Params:
@@ -244,7 +216,7 @@ def encode_error(
 
     ``frame`` and ``next_frame``: (H, W, C) each, in the module's pixel convention.
     """
-    _same_shape(frame, next_frame, "frame, next_frame")
+    frames.same_shape(frame, next_frame, "frame, next_frame")
     next_frame = as_frame(next_frame, "next_frame")
     error = next_frame - jax.lax.stop_gradient(predict_deterministic(config, g_params, frame))
     return LatentEncoder(config.features, config.latent_dim).apply({"params": phi_params}, error)
@@ -255,7 +227,7 @@ def cvae_posterior(config: EENConfig, q_params: Params, frame: jax.Array, next_f
 
     ``frame`` and ``next_frame``: (H, W, C) each, in the module's pixel convention.
     """
-    _same_shape(frame, next_frame, "frame, next_frame")
+    frames.same_shape(frame, next_frame, "frame, next_frame")
     pair = jnp.concatenate([as_frame(frame), as_frame(next_frame, "next_frame")], axis=-1)
     module = LatentEncoder(config.features, config.latent_dim, variational=True)
     return module.apply({"params": q_params}, pair)
@@ -263,14 +235,14 @@ def cvae_posterior(config: EENConfig, q_params: Params, frame: jax.Array, next_f
 
 def pixel_loss(config: EENConfig, prediction: jax.Array, target: jax.Array) -> jax.Array:
     """Mean per-pixel L1 or squared error over one frame (scalar); integer frames are scaled."""
-    _same_shape(prediction, target, "prediction, target")
-    error = to_float(prediction, "prediction") - to_float(target, "target")
+    frames.same_shape(prediction, target, "prediction, target")
+    error = frames.to_float(prediction, "prediction") - frames.to_float(target, "target")
     return jnp.mean(jnp.abs(error)) if config.loss == "l1" else jnp.mean(error**2)
 
 
 def _batch_frames(batch: dict) -> tuple[jax.Array, jax.Array]:
     """``batch["frame"]`` and ``batch["next_frame"]`` (B, H, W, C) as float32 in [0, 1]."""
-    return to_float(batch["frame"], "batch['frame']"), to_float(
+    return frames.to_float(batch["frame"], "batch['frame']"), frames.to_float(
         batch["next_frame"], "batch['next_frame']"
     )
 
@@ -325,24 +297,12 @@ def latent_bank(
             config,
             g_params,
             phi_params,
-            to_float(jnp.asarray(data["frame"][i : i + batch_size])),
-            to_float(jnp.asarray(data["next_frame"][i : i + batch_size])),
+            frames.to_float(jnp.asarray(data["frame"][i : i + batch_size])),
+            frames.to_float(jnp.asarray(data["next_frame"][i : i + batch_size])),
         )
         for i in range(0, len(data["frame"]), batch_size)
     ]
     return jnp.concatenate(parts)
-
-
-def frame_errors(prediction: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Mean absolute error and PSNR [dB] of one (H, W, C) prediction clipped to [0, 1].
-
-    Both frames follow the module's pixel convention (integer ones are scaled to [0, 1]).
-    """
-    _same_shape(prediction, target, "prediction, target")
-    prediction = jnp.clip(to_float(prediction, "prediction"), 0.0, 1.0)
-    target = to_float(target, "target")
-    mse = jnp.mean((prediction - target) ** 2)
-    return jnp.mean(jnp.abs(prediction - target)), -10.0 * jnp.log10(mse + 1e-10)
 
 
 def sample_errors(
@@ -352,11 +312,11 @@ def sample_errors(
 
     ``frame`` and ``next_frame``: (H, W, C) each, in the module's pixel convention.
     """
-    _same_shape(frame, next_frame, "frame, next_frame")
+    frames.same_shape(frame, next_frame, "frame, next_frame")
     if jnp.ndim(zs) != 2 or jnp.shape(zs)[1] != config.latent_dim:
         raise ValueError(f"zs: expected shape (k, {config.latent_dim}), got {jnp.shape(zs)}")
     predictions = jax.vmap(predict_latent, (None, None, None, 0))(config, f_params, frame, zs)
-    return jax.vmap(frame_errors, (0, None))(predictions, next_frame)
+    return jax.vmap(frames.frame_errors, (0, None))(predictions, next_frame)
 
 
 def draw_latents(

@@ -9,7 +9,7 @@ and fall head without the decoder (``with_masks=False``).
 
 Modules are written for one sample (an image ``(S, S, 3)``); add the batch axis with ``jax.vmap``
 at the call site, as :func:`batch_loss` does. ``S`` must be divisible by 16. Pixels follow
-:func:`world_models.een.to_float`: integer images of any dtype are 0..255 and scaled by 1/255
+:func:`world_models.frames.to_float`: integer images of any dtype are 0..255 and scaled by 1/255
 (an int32 copy of a uint8 image predicts the same), float images are in [0, 1].
 """
 
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from world_models.een import to_float
+from world_models.frames import to_float
 
 
 class PhysNet(nn.Module):
