@@ -7,7 +7,7 @@ results of :mod:`experiments.poke_latent` and :mod:`experiments.poke_goal`.
 
 from __future__ import annotations
 
-from agents.common.evaluate import mean_ci
+from agents.common.stats import mean_ci
 from experiments.poke_eval import best_of_k
 
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents.common.evaluate import mean_ci
+from agents.common.stats import mean_ci
 from experiments import io
 from world_models import een, frames
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents.common.evaluate import wilson_ci
+from agents.common.stats import wilson_ci
 from envs.poke import dataset, task
 from envs.poke.env import PokeEnv
 from envs.poke.params import PokeParams

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents.common.evaluate import mean_ci, wilson_ci
+from agents.common.stats import mean_ci, wilson_ci
 from envs.towers import grad_planning, planning
 from envs.towers.dataset import DatasetConfig, generate, load_dataset
 from envs.towers.env import BlockTowerEnv
@@ -142,7 +142,7 @@ def planner_bounds(params: Any, max_offset: float) -> tuple[np.ndarray, np.ndarr
 def summarise(results: list[dict[str, float]], planner: str) -> dict[str, Any]:
     """Mean fraction and collapse rate of episodes, with 95% intervals.
 
-    The fraction's interval is Student t's (``agents.common.evaluate.mean_ci``); the collapse
+    The fraction's interval is Student t's (``agents.common.stats.mean_ci``); the collapse
     rate's is Wilson's score interval, which stays inside [0, 1] for 0 or n collapses.
     """
     n = len(results)

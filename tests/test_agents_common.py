@@ -11,16 +11,10 @@ import numpy as np
 import pytest
 
 from agents.common.distributions import Categorical, Factorised, Gaussian, make_distribution
-from agents.common.evaluate import (
-    evaluate_jax,
-    mean_ci,
-    random_policy,
-    summarise_returns,
-    t_quantile_975,
-    wilson_ci,
-)
+from agents.common.evaluate import evaluate_jax, random_policy, summarise_returns
 from agents.common.networks import make_network
 from agents.common.returns import gae, nstep_returns
+from agents.common.stats import mean_ci, t_quantile_975, wilson_ci
 from tests.test_agents_toy_env import make_toy_env
 
 # 3 steps x 2 envs, gamma = lambda = 0.5. Env 1 ends at t = 1.

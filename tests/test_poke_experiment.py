@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from agents.common.evaluate import mean_ci
+from agents.common.stats import mean_ci
 from experiments import io
 from experiments.poke import Config, main
 from experiments.poke_eval import best_of_k_rows, mse_from_psnr
