@@ -185,18 +185,23 @@ def test_dagger_rounds_never_validate_on_examples_an_earlier_round_trained_on(mo
 )
 def test_distill_refuses_missing_or_bad_data(buffer, message):
     with pytest.raises(ValueError, match=message):
-        distill.distill(
-            distill.DistillConfig(expert_steps=0),
-            trainer.TrainerConfig(),
-            None,
-            relax.Continuous(2),
-            gbp.GBPConfig(horizon=2, n_iterations=1, n_restarts=1),
-            _toward_goal,
-            0.2,
-            jax.random.key(0),
-            log=None,
-            buffer_obs=buffer,
-        )
+        _distill_without_env(distill.DistillConfig(expert_steps=0), buffer)
+
+
+def _distill_without_env(config, buffer):
+    """``distill`` on the toy goal model with no env, from ``buffer_obs``."""
+    return distill.distill(
+        config,
+        trainer.TrainerConfig(),
+        None,
+        relax.Continuous(2),
+        gbp.GBPConfig(horizon=2, n_iterations=1, n_restarts=1),
+        _toward_goal,
+        0.2,
+        jax.random.key(0),
+        log=None,
+        buffer_obs=buffer,
+    )
 
 
 @pytest.mark.parametrize(
@@ -214,15 +219,6 @@ def test_distill_refuses_env_steps_without_an_env_before_any_labelling(monkeypat
 
     monkeypatch.setattr(distill, "first_set", no_labelling)
     with pytest.raises(ValueError, match=rf"env: None, but DistillConfig.{field}=100"):
-        distill.distill(
-            distill.DistillConfig(n_envs=50, **{field: 100}),
-            trainer.TrainerConfig(),
-            None,
-            relax.Continuous(2),
-            gbp.GBPConfig(horizon=2, n_iterations=1, n_restarts=1),
-            _toward_goal,
-            0.2,
-            jax.random.key(0),
-            log=None,
-            buffer_obs=np.zeros((8, 2), np.float32),
+        _distill_without_env(
+            distill.DistillConfig(n_envs=50, **{field: 100}), np.zeros((8, 2), np.float32)
         )
