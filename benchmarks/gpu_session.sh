@@ -10,6 +10,7 @@
 # (python -m experiments.spaceship --full) with whatever time is left of SESSION_SECONDS.
 # Writes OUT_DIR/gpu_log.txt (everything) and the spaceship table, metrics, config and curve, and
 # prints a summary of the target lines last. Run from the repository root with the package importable.
+# Check it on a CPU first: python -m pytest -m "slow or not slow" tests/test_benchmarks.py
 set -u
 out=${1:-${OUT:-results/gpu_session}}
 session_seconds=${SESSION_SECONDS:-570}
