@@ -67,6 +67,30 @@ def test_host_and_device_paths_give_the_same_updates():
     assert int(device.env_steps) == int(host.env_steps) == 3 * config.steps_per_update
 
 
+def test_host_path_compiles_nothing_after_its_first_chunk():
+    # Every per-step and per-update call is jitted once; chunks of other lengths must not compile
+    # again (the metrics used to be stacked with jnp.stack, which compiled per chunk length).
+    env = make_toy_env("discrete", max_steps=4)
+    config = dataclasses.replace(TINY_A2C, num_envs=4)
+    host_path = HostPath(make_run_learner(a2c.A2C, config, env), ToyVectorEnv(env, 4))
+    state, _ = host_path.run(host_path.init(jax.random.key(0)), 2)
+    compiles = []
+
+    def listener(event, duration, **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        state, metrics = host_path.run(state, 3)
+        host_path.run(state, 5)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiles == []
+    assert isinstance(metrics["policy_loss"], np.ndarray) and metrics["episodes"].shape == (3,)
+    assert int(state.env_steps) == 5 * config.steps_per_update
+
+
 def test_resume_continues_the_same_curve_and_refuses_other_configs(tmp_path):
     env = make_toy_env("discrete", max_steps=10)
     config = dataclasses.replace(TINY_A2C, total_steps=480, log_every_steps=160)

@@ -95,8 +95,9 @@ def host_step(
     ``act_fn`` is the jitted :func:`agents.common.rollout.split_and_act`: one dispatch per step.
     """
     key, outputs = act_fn(params, carry.obs, carry.key)
-    # One device-to-host transfer for everything the step needs.
-    raw, env_action, value, log_prob = jax.device_get(outputs)
+    # np.asarray per leaf, not jax.device_get: on a CPU the latter costs ~25 us more per call,
+    # which at one call per env step was a fifth of a 1-env step. The key stays on the device.
+    raw, env_action, value, log_prob = jax.tree.map(np.asarray, outputs)
     next_obs, reward, terminated, truncated, info = vec_env.step(env_action)
     next_obs = np.asarray(next_obs)
     reward = np.asarray(reward, np.float32)
