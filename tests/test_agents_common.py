@@ -12,6 +12,7 @@ import pytest
 
 from agents.common.distributions import Categorical, Factorised, Gaussian, make_distribution
 from agents.common.evaluate import evaluate_jax, random_policy, summarise_returns
+from agents.common.losses import normalize
 from agents.common.networks import make_network
 from agents.common.returns import gae, nstep_returns
 from agents.common.stats import mean_ci, t_quantile_975, wilson_ci
@@ -50,6 +51,15 @@ def test_nstep_returns_equal_gae_lambda_one():
     last = jax.random.normal(keys[3], (5,))
     _, gae_returns = gae(rewards, values, dones, last, 0.9, 1.0)
     np.testing.assert_allclose(nstep_returns(rewards, dones, last, 0.9), gae_returns, atol=1e-5)
+
+
+def test_advantage_normalisation_uses_the_unbiased_std_over_valid_samples_like_sb3():
+    # Valid advantages 1, 2, 3: mean 2, unbiased std 1 (torch's std(), which SB3 divides by).
+    advantage = jnp.array([1.0, 2.0, 3.0, 50.0])
+    weight = jnp.array([1.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(normalize(advantage, weight)[:3], [-1.0, 0.0, 1.0], atol=1e-6)
+    # One valid sample has no std: SB3 leaves such a batch as it is.
+    np.testing.assert_allclose(normalize(advantage, jnp.array([0.0, 1.0, 0.0, 0.0])), advantage)
 
 
 def test_categorical_log_prob_and_entropy():

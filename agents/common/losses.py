@@ -16,10 +16,24 @@ def weighted_mean(x: jax.Array, weight: jax.Array) -> jax.Array:
 
 
 def normalize(advantage: jax.Array, weight: jax.Array) -> jax.Array:
-    """Standardises advantages over the valid samples (SB3 adds 1e-8 to the std)."""
+    """Standardises advantages over the valid samples, as SB3 does.
+
+    SB3 divides by torch's ``std()``, the unbiased one (over ``n - 1``), plus 1e-8, and leaves a
+    batch of one sample as it is (its std is undefined); so does this, over the samples with
+    ``weight`` 1.
+
+    Args:
+        advantage: (N,) advantages.
+        weight: (N,) 1 for a valid sample, 0 for one left out (host autoreset steps).
+
+    Returns:
+        (N,) standardised advantages (invalid samples are standardised too; the losses mask them).
+    """
+    count = jnp.sum(weight)
     mean = weighted_mean(advantage, weight)
-    std = jnp.sqrt(weighted_mean((advantage - mean) ** 2, weight))
-    return (advantage - mean) / (std + 1e-8)
+    variance = jnp.sum(weight * (advantage - mean) ** 2) / jnp.maximum(count - 1.0, 1.0)
+    standardised = (advantage - mean) / (jnp.sqrt(variance) + 1e-8)
+    return jnp.where(count > 1.0, standardised, advantage)
 
 
 def evaluate_actions(
