@@ -85,6 +85,20 @@ def test_a_ppo_run_trained_from_python_reloads_in_a_fresh_process(tmp_path):
     np.testing.assert_array_equal(reloaded, expected)
 
 
+def test_a_run_on_a_same_step_vector_env_reloads_on_the_single_env(tmp_path):
+    from agents.common.policy import load_policy
+
+    # autoreset_mode is the vector entry point's argument: gymnasium.make must not get it.
+    mode = {"vectorization_mode": "vector_entry_point", "autoreset_mode": "SameStep"}
+    vec = gym.make_vec("worldplan/Spaceship-v0", num_envs=2, **mode)
+    ppo.train(TINY_PPO, vec, jax.random.key(0), run_dir=tmp_path / "run", progress=False)
+    saved = io.read_json(tmp_path / "run" / "config.json")
+    assert saved["env"] == "worldplan/Spaceship-v0" and "autoreset_mode" not in saved["env_kwargs"]
+    policy = load_policy(tmp_path / "run")
+    obs, _ = gym.make("worldplan/Spaceship-v0").reset(seed=0)
+    assert np.asarray(policy(obs)).shape == (2,)
+
+
 def test_a_jax_env_run_reloads_given_its_env_and_other_folders_say_why(tmp_path):
     from agents.common.policy import load_policy
 

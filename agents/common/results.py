@@ -23,8 +23,9 @@ CONFIG = "config.json"
 CURVE = "learning_curve.png"
 
 
-# make_vec's own arguments in a vector env's spec.kwargs: not arguments of gymnasium.make.
-_VECTOR_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
+# make_vec's own arguments in a vector env's spec.kwargs, and the vector entry points'
+# autoreset_mode: not arguments of gymnasium.make.
+_VECTOR_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers", "autoreset_mode")
 
 
 def env_entries(env: Any) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gymnasium.vector import AutoresetMode
+
 from envs.driving.env import make_params
 from envs.driving.functional import make_jax
 from envs.driving.params import DrivingParams
@@ -15,7 +17,10 @@ class DrivingVectorEnv(JaxVectorEnv):
     """``num_envs`` highways (see :class:`envs.driving.env.DrivingEnv`) in one jitted step.
 
     Made by ``gymnasium.make_vec("worldplan/Driving-v0", num_envs=N,
-    vectorization_mode="vector_entry_point")``. Next-step autoreset; ``reset(seed=s)`` seeds env
+    vectorization_mode="vector_entry_point")``. ``autoreset_mode=`` (a keyword of ``make_vec``)
+    picks Gymnasium's ``NEXT_STEP`` (default), ``SAME_STEP`` or ``DISABLED`` autoreset, each as
+    ``SyncVectorEnv`` over ``DrivingEnv`` does it, and ``reset(options={"reset_mask": mask})``
+    resets only the masked envs (``envs.jax_vector.JaxVectorEnv``). ``reset(seed=s)`` seeds env
     i with ``s + i``, so env i replays ``DrivingEnv.reset(seed=s+i)``, traffic included (its
     randomness is in the state). Time limit and action checks as in ``envs.jax_vector``.
     """
@@ -28,6 +33,7 @@ class DrivingVectorEnv(JaxVectorEnv):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
         params: DrivingParams | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **param_overrides: Any,
     ) -> None:
         super().__init__(
@@ -41,4 +47,5 @@ class DrivingVectorEnv(JaxVectorEnv):
             render_mode,
             params,
             param_overrides,
+            autoreset_mode,
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gymnasium.vector import AutoresetMode
+
 from envs.jax_vector import JaxVectorEnv
 from envs.spaceship.env import make_params
 from envs.spaceship.functional import make_jax
@@ -15,9 +17,13 @@ class SpaceshipVectorEnv(JaxVectorEnv):
     """``num_envs`` spaceships (see :class:`envs.spaceship.env.SpaceshipEnv`) in one jitted step.
 
     Made by ``gymnasium.make_vec("worldplan/Spaceship-v0", num_envs=N,
-    vectorization_mode="vector_entry_point")``. Autoreset is Gymnasium's next-step mode: the step
-    after an episode ends resets that env (its action is ignored, reward 0, flags False). Seeds:
-    ``reset(seed=s)`` seeds env i with ``s + i``, so env i replays ``SpaceshipEnv.reset(seed=s+i)``.
+    vectorization_mode="vector_entry_point")``. Autoreset: ``autoreset_mode=`` (a keyword of
+    ``make_vec``) picks Gymnasium's ``NEXT_STEP`` (default: the step after an episode ends resets
+    that env, its action ignored, reward 0, flags False), ``SAME_STEP`` (reset within the step
+    that ends it; ``info["final_obs"]``, ``info["final_info"]``) or ``DISABLED`` (reset finished
+    envs with ``reset(options={"reset_mask": mask})``), each as ``SyncVectorEnv`` over
+    ``SpaceshipEnv`` does it (``envs.jax_vector.JaxVectorEnv``). Seeds: ``reset(seed=s)`` seeds
+    env i with ``s + i``, so env i replays ``SpaceshipEnv.reset(seed=s+i)``.
     Time limit: ``max_episode_steps`` (registered as 200), shortened by a ``max_steps`` given
     explicitly (or a ``params`` object's), the step where ``gymnasium.make`` truncates the single
     env. Actions are checked by ``spaces.check_action``, as in the single env.
@@ -31,6 +37,7 @@ class SpaceshipVectorEnv(JaxVectorEnv):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
         params: SpaceshipParams | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **param_overrides: Any,
     ) -> None:
         super().__init__(
@@ -44,4 +51,5 @@ class SpaceshipVectorEnv(JaxVectorEnv):
             render_mode,
             params,
             param_overrides,
+            autoreset_mode,
         )
