@@ -142,20 +142,39 @@ def rollout_metrics(transitions: Transition) -> dict[str, jax.Array]:
     }
 
 
+def learn_from_rollout(
+    learner: Learner, state: Any, transitions: Transition, last_obs: jax.Array
+) -> tuple[Any, dict[str, jax.Array]]:
+    """One update from a collected rollout, shared by the device and host paths.
+
+    Args:
+        learner: the learner.
+        state: a :class:`TrainState` (or the host path's ``HostState``: the same fields); its
+            ``env`` is not read and comes back as is.
+        transitions: the rollout, leaves (T, B, ...), NumPy or JAX.
+        last_obs: (B, *obs_shape) observations after the rollout, to bootstrap from.
+
+    Returns:
+        ``(state, metrics)``: updated params, optimiser state, key and env step count; the
+        update's losses with ``return_sum`` and ``episodes`` of the rollout.
+    """
+    key, learn_key = jax.random.split(state.key)
+    params, opt_state, metrics = learn(
+        learner, state.params, state.opt_state, transitions, last_obs, learn_key
+    )
+    steps = state.env_steps + learner.config.n_steps * learner.config.num_envs
+    new_state = state._replace(params=params, opt_state=opt_state, key=key, env_steps=steps)
+    return new_state, {**metrics, **rollout_metrics(transitions)}
+
+
 def update_step(
     learner: Learner, env: Any, state: TrainState, _: Any = None
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """Collects one rollout on device and learns from it (the body of the training scan)."""
-    key, learn_key = jax.random.split(state.key)
     env_carry, transitions = collect_rollout(
         learner, env, state.params, state.env, learner.config.n_steps
     )
-    params, opt_state, metrics = learn(
-        learner, state.params, state.opt_state, transitions, env_carry.obs, learn_key
-    )
-    steps = learner.config.n_steps * learner.config.num_envs
-    new_state = TrainState(params, opt_state, env_carry, key, state.env_steps + steps)
-    return new_state, {**metrics, **rollout_metrics(transitions)}
+    return learn_from_rollout(learner, state._replace(env=env_carry), transitions, env_carry.obs)
 
 
 def init_train_state(learner: Learner, env: Any, key: jax.Array) -> TrainState:

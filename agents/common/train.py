@@ -31,12 +31,11 @@ from agents.common.loop import (
     TrainState,
     init_params,
     init_train_state,
-    learn,
+    learn_from_rollout,
     make_learner,
-    rollout_metrics,
     run_updates,
 )
-from agents.common.rollout import Transition, split_and_act, values
+from agents.common.rollout import split_and_act, values
 
 
 class Algorithm(NamedTuple):
@@ -142,7 +141,7 @@ class HostPath:
         self.learner, self.env = learner, env
         self._act = jax.jit(functools.partial(split_and_act, learner))
         self._values = jax.jit(functools.partial(values, learner.network))
-        self._update = jax.jit(functools.partial(host_update, learner))
+        self._update = jax.jit(functools.partial(learn_from_rollout, learner))
 
     def init(self, key: jax.Array) -> HostState:
         """Initial state; splits ``key`` like the device path so the two can be compared."""
@@ -181,33 +180,6 @@ class HostPath:
             rows.append(metrics)
         rows = jax.device_get(rows)  # one transfer per chunk, not one per update
         return state, jax.tree.map(lambda *xs: np.stack(xs), *rows)
-
-
-def host_update(
-    learner: Learner, state: HostState, transitions: Transition, last_obs: jax.Array
-) -> tuple[HostState, dict[str, jax.Array]]:
-    """The host path's update: one jitted call per rollout.
-
-    It is the device path's ``update_step`` without its rollout: the same key split and the same
-    :func:`agents.common.loop.learn`.
-
-    Args:
-        learner: the learner.
-        state: training state; its ``env`` is not read (pass ``None``) and comes back as is.
-        transitions: the host rollout, leaves (T, B, ...), NumPy or JAX.
-        last_obs: (B, *obs_shape) observations after the rollout, to bootstrap from.
-
-    Returns:
-        ``(state, metrics)``: updated params, optimiser state, key and env step count; the
-        update's losses with ``return_sum`` and ``episodes`` of the rollout.
-    """
-    key, learn_key = jax.random.split(state.key)
-    params, opt_state, metrics = learn(
-        learner, state.params, state.opt_state, transitions, last_obs, learn_key
-    )
-    steps = state.env_steps + learner.config.steps_per_update
-    new_state = state._replace(params=params, opt_state=opt_state, key=key, env_steps=steps)
-    return new_state, {**metrics, **rollout_metrics(transitions)}
 
 
 def summarise(metrics: Mapping[str, jax.Array]) -> dict[str, float]:
