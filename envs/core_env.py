@@ -1,16 +1,17 @@
 """What the Gymnasium single envs of the JAX-core tasks share (Spaceship, Driving).
 
-Each task's ``env.py`` subclasses :class:`CoreEnv` and writes its own ``reset`` and ``step``
-over its core, run on the host in NumPy: no JAX computation, reset included (start states are
-drawn from JAX's own threefry numbers computed in NumPy, ``envs.host_random``), so worker
-processes forked after the parent used JAX stay safe.
+Each task's ``env.py`` subclasses :class:`CoreEnv`, names its core, pixels and spaces modules
+and says how a start state is drawn and a user-given one checked; :class:`CoreEnv` writes
+``reset`` and ``step`` once for both. Everything runs on the host in NumPy: no JAX computation,
+reset included (start states are drawn from JAX's own threefry numbers computed in NumPy,
+``envs.host_random``), so worker processes forked after the parent used JAX stay safe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import jax
@@ -110,17 +111,21 @@ def state_fields(
 
 
 class CoreEnv(OwnsRenderer, gym.Env):
-    """A single env over a task's pure core: spaces, seeding, state access, rendering."""
+    """A single env over a task's pure core: spaces, seeding, reset, step, state, rendering.
+
+    A subclass sets the class attributes ``core`` (``step(key, state, action, params)`` and
+    ``observe(state, params)``, run on NumPy leaves), ``pixels`` (``rasterize(state, params)``)
+    and ``spaces`` (``action_space``, ``observation_space``, ``check_action``), and implements
+    :meth:`_start_state`, :meth:`_checked_state`, :meth:`_make_renderer` and :meth:`_draw`.
+    """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 10}
+    core: ClassVar[ModuleType]
+    pixels: ClassVar[ModuleType]
+    spaces: ClassVar[ModuleType]
 
     def __init__(
-        self,
-        params: Any,
-        obs_mode: str,
-        render_mode: str | None,
-        own_limit: bool,
-        spaces: ModuleType,
+        self, params: Any, obs_mode: str, render_mode: str | None, own_limit: bool
     ) -> None:
         """Sets the spaces and the episode bookkeeping.
 
@@ -131,8 +136,6 @@ class CoreEnv(OwnsRenderer, gym.Env):
             own_limit: the user gave a step limit (a ``max_steps`` override or a params
                 object), so the env truncates at ``params.max_steps`` itself; otherwise
                 Gymnasium's TimeLimit (``max_episode_steps``) alone sets the episode length.
-            spaces: the task's spaces module (``action_space(params)``,
-                ``observation_space(params, obs_mode)``).
         """
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
@@ -140,8 +143,8 @@ class CoreEnv(OwnsRenderer, gym.Env):
         self.obs_mode = obs_mode
         self.render_mode = render_mode
         self._own_limit = own_limit
-        self.observation_space = spaces.observation_space(params, obs_mode)
-        self.action_space = spaces.action_space(params)
+        self.observation_space = self.spaces.observation_space(params, obs_mode)
+        self.action_space = self.spaces.action_space(params)
         self._key: np.ndarray | None = None
         self._state: Any = None
         self._return = 0.0
@@ -150,12 +153,67 @@ class CoreEnv(OwnsRenderer, gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        """Seeds ``np_random``; a NumPy integer seed counts as its value (:func:`check_seed`).
+        """Starts an episode; ``options={"state": s}`` starts from ``s``, not a random draw.
+
+        A NumPy integer seed counts as its value (:func:`check_seed`); the start state is the
+        JAX vector env's for the same seed (:meth:`_next_reset_key`).
 
         Raises:
-            ValueError: a seed that is not an integer >= 0.
+            ValueError: a seed that is not an integer >= 0, or an invalid ``options["state"]``
+                (naming the field and its valid range).
         """
-        return super().reset(seed=check_seed(seed), options=options)
+        super().reset(seed=check_seed(seed), options=options)
+        reset_key = self._next_reset_key(seed)
+        if options and "state" in options:
+            self._state = self._checked_state(options["state"])
+        else:
+            self._state = self._start_state(reset_key)
+        self._return = 0.0
+        self._on_new_state(reset=True)
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Advances the core by one step; the task's class docstring has actions and rewards.
+
+        Raises:
+            RuntimeError: before the first ``reset``.
+            ValueError: an action outside the action space, of the wrong shape, or NaN
+                (``spaces.check_action``).
+        """
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        action = self.spaces.check_action(action, self.params)
+        obs, self._state, reward, terminated, truncated, info = self.core.step(
+            None, self._state, action, self.params
+        )
+        reward = float(reward)
+        self._return += reward
+        self._on_new_state(reset=False)
+        if self.render_mode == "human":
+            self.render()
+        info = {k: v.item() if hasattr(v, "item") else v for k, v in info.items()}
+        if self.obs_mode == "pixels":
+            obs = self.pixels.rasterize(self._state, self.params)
+        # A TimeLimit wrapper ORs in its own limit.
+        return obs, reward, bool(terminated), self._truncated(truncated), info
+
+    def _observation(self) -> Any:
+        if self.obs_mode == "pixels":
+            return self.pixels.rasterize(self._state, self.params)
+        return self.core.observe(self._state, self.params)
+
+    def _start_state(self, reset_key: np.ndarray) -> Any:
+        """A random start state with NumPy leaves, drawn from ``reset_key`` ((2,) uint32)."""
+        raise NotImplementedError
+
+    def _checked_state(self, state: Any) -> Any:
+        """A user-given ``options["state"]``, validated, with NumPy leaves (raises ValueError)."""
+        raise NotImplementedError
+
+    def _on_new_state(self, reset: bool) -> None:
+        """Called after every reset and step (a renderer's trail, say); does nothing here."""
 
     def _next_reset_key(self, seed: int | None) -> np.ndarray:
         """The raw threefry key of this reset, (2,) uint32: the JAX vector env's for env ``seed``.

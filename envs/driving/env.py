@@ -9,7 +9,6 @@ import numpy as np
 from envs.core_env import CoreEnv, state_fields
 from envs.driving import core, pixels, spaces
 from envs.driving.params import ACTION_MODES, OBS_MODES, DrivingParams, check_params
-from envs.driving.spaces import check_action
 from envs.params_check import build_params
 
 
@@ -122,6 +121,10 @@ class DrivingEnv(CoreEnv):
     - v0: initial release.
     """
 
+    core = core
+    pixels = pixels
+    spaces = spaces
+
     def __init__(
         self,
         action_mode: str = "continuous",
@@ -134,48 +137,14 @@ class DrivingEnv(CoreEnv):
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
         own_limit = "max_steps" in param_overrides or params is not None
         super().__init__(
-            make_params(action_mode, params, **param_overrides),
-            obs_mode,
-            render_mode,
-            own_limit,
-            spaces,
+            make_params(action_mode, params, **param_overrides), obs_mode, render_mode, own_limit
         )
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Starts an episode; ``options={"state": s}`` starts from ``s``, not a random draw."""
-        super().reset(seed=seed)
-        reset_key = self._next_reset_key(seed)
-        if options and "state" in options:
-            self._state = check_state(options["state"], self.params)
-        else:
-            self._state = core.reset(reset_key, self.params)[1]
-        self._return = 0.0
-        if self.render_mode == "human":
-            self.render()
-        return self._observation(), {}
+    def _start_state(self, reset_key: np.ndarray) -> core.DrivingState:
+        return core.reset(reset_key, self.params)[1]
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Advances ``dt`` seconds; see the class docstring for actions and rewards."""
-        if self._state is None:
-            raise RuntimeError("call reset() before step()")
-        action = check_action(action, self.params)
-        _, self._state, reward, terminated, truncated, info = core.step(
-            None, self._state, action, self.params
-        )
-        reward = float(reward)
-        self._return += reward
-        if self.render_mode == "human":
-            self.render()
-        info = {k: v.item() for k, v in info.items()}
-        # A TimeLimit wrapper ORs in its own limit.
-        return self._observation(), reward, bool(terminated), self._truncated(truncated), info
-
-    def _observation(self) -> np.ndarray:
-        if self.obs_mode == "pixels":
-            return pixels.rasterize(self._state, self.params)
-        return core.observe(self._state, self.params)
+    def _checked_state(self, state: Any) -> core.DrivingState:
+        return check_state(state, self.params)
 
     def _make_renderer(self) -> Any:
         from envs.driving.render import Renderer

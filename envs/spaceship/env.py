@@ -12,7 +12,6 @@ from envs.core_env import CoreEnv, state_fields
 from envs.params_check import build_params
 from envs.spaceship import core, pixels, spaces
 from envs.spaceship.params import ACTION_MODES, OBS_MODES, SpaceshipParams, check_params
-from envs.spaceship.spaces import check_action
 
 
 def make_params(
@@ -132,6 +131,10 @@ class SpaceshipEnv(CoreEnv):
     - v0: initial release.
     """
 
+    core = core
+    pixels = pixels
+    spaces = spaces
+
     def __init__(
         self,
         action_mode: str = "continuous",
@@ -144,56 +147,22 @@ class SpaceshipEnv(CoreEnv):
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
         own_limit = "max_steps" in param_overrides or params is not None
         super().__init__(
-            make_params(action_mode, params, **param_overrides),
-            obs_mode,
-            render_mode,
-            own_limit,
-            spaces,
+            make_params(action_mode, params, **param_overrides), obs_mode, render_mode, own_limit
         )
         self._trail: collections.deque = collections.deque(maxlen=300)
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Starts an episode; ``options={"state": s}`` starts from ``s``, not a random draw."""
-        super().reset(seed=seed)
-        reset_key = self._next_reset_key(seed)
-        if options and "state" in options:
-            self._state = check_state(options["state"], self.params)
-        else:
-            draws = host_random.uniforms(reset_key, core.reset_draws(self.params))
-            self._state = core.as_numpy(core.initial_state(draws, self.params)[1])
-        self._trail.clear()
-        self._trail.append(self._state.position.copy())
-        self._return = 0.0
-        if self.render_mode == "human":
-            self.render()
-        return self._observation(), {}
+    def _start_state(self, reset_key: np.ndarray) -> core.SpaceshipState:
+        draws = host_random.uniforms(reset_key, core.reset_draws(self.params))
+        return core.as_numpy(core.initial_state(draws, self.params)[1])
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Advances ``dt`` seconds; see the class docstring for actions and rewards."""
-        if self._state is None:
-            raise RuntimeError("call reset() before step()")
-        action = check_action(action, self.params)
-        obs, self._state, reward, terminated, truncated, info = core.step(
-            None, self._state, action, self.params
-        )
-        reward = float(reward)
-        self._return += reward
-        if self.render_mode is not None:
+    def _checked_state(self, state: Any) -> core.SpaceshipState:
+        return check_state(state, self.params)
+
+    def _on_new_state(self, reset: bool) -> None:
+        if reset:
+            self._trail.clear()
+        if reset or self.render_mode is not None:  # only a rendering env draws the trail
             self._trail.append(self._state.position.copy())
-        if self.render_mode == "human":
-            self.render()
-        info = {k: v.item() if hasattr(v, "item") else v for k, v in info.items()}
-        if self.obs_mode == "pixels":
-            obs = pixels.rasterize(self._state, self.params)
-        # A TimeLimit wrapper ORs in its own limit.
-        return obs, reward, bool(terminated), self._truncated(truncated), info
-
-    def _observation(self) -> np.ndarray:
-        if self.obs_mode == "pixels":
-            return pixels.rasterize(self._state, self.params)
-        return core.observe(self._state, self.params)
 
     def _make_renderer(self) -> Any:
         from envs.spaceship.render import Renderer
