@@ -56,7 +56,13 @@ def _time(fn, *args, repeats: int) -> float:
     return float(np.median(times))
 
 
-def _model(hidden: tuple[int, ...], ensemble: int, obs_dim: int, action_dim: int):
+def _model(
+    hidden: tuple[int, ...],
+    ensemble: int,
+    obs_dim: int,
+    action_dim: int,
+    probabilistic: bool = False,
+):
     rng = np.random.default_rng(0)
     n = 256
     data = Transitions(
@@ -66,7 +72,9 @@ def _model(hidden: tuple[int, ...], ensemble: int, obs_dim: int, action_dim: int
         rng.normal(size=(n, obs_dim)).astype(np.float32),
         np.zeros(n, bool),
     )
-    config = dynamics.DynamicsConfig(hidden_sizes=hidden, ensemble_size=ensemble)
+    config = dynamics.DynamicsConfig(
+        hidden_sizes=hidden, ensemble_size=ensemble, probabilistic=probabilistic
+    )
     model = dynamics.DynamicsModel(config, obs_dim, action_dim)
     return model, model.init(jax.random.key(0), data)
 
@@ -103,7 +111,7 @@ def measure(config: Config) -> list[tuple[str, float]]:
     seconds = _time(act_batch, student_params, batch, repeats=config.repeats)
     rows.append(("DISTGBP batched (per action, 1024)", seconds / 1024))
     cem_config = experiment.cem
-    planner = cem.make_planner(cem_config, rl, model.step)
+    planner = cem.make_planner(cem_config, rl, cem.model_step_for(cem_config, model))
     rows.append(
         (
             "CEM learned model (experiment config)",
@@ -118,7 +126,9 @@ def measure(config: Config) -> list[tuple[str, float]]:
         )
     )
     if config.pets:
-        pets_model, pets_params = _model((200, 200, 200, 200), 7, obs.shape[0], rl.action_dim)
+        pets_model, pets_params = _model(
+            (200, 200, 200, 200), 7, obs.shape[0], rl.action_dim, probabilistic=True
+        )
         pets = cem.CEMConfig(
             horizon=30,
             n_samples=400,
@@ -126,9 +136,9 @@ def measure(config: Config) -> list[tuple[str, float]]:
             n_elites=40,
             n_particles=20,
             ensemble_size=7,
-            particle_noise_std=0.01,
-        )
-        planner = cem.make_planner(pets, rl, pets_model.member_step)
+            stochastic_model=True,
+        )  # a probabilistic ensemble, particles sampling it (PETS' TS-inf)
+        planner = cem.make_planner(pets, rl, cem.model_step_for(pets, pets_model))
         rows.append(
             (
                 "CEM PETS scale (7x20x400, H30, 5 it)",

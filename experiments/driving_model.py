@@ -90,6 +90,7 @@ class ModelConfig:
                 f"ModelConfig.noise_std={self.noise_std!r} must be >= 0 and "
                 f"random_prob={self.random_prob!r} in [0, 1]"
             )
+        cem.check_model_config(self.cem, self.dynamics)
 
 
 class Learned(NamedTuple):
@@ -146,11 +147,15 @@ def model_stage(config: ModelConfig, env: JaxEnv, seed: int, stages: Stages, log
 
 
 def planner_step(
-    model: dynamics_lib.DynamicsModel, road: Barrier, cars: Barrier, env: JaxEnv
+    model: dynamics_lib.DynamicsModel, road: Barrier, cars: Barrier, env: JaxEnv, step: Any = None
 ) -> Any:
-    """The model as GBP sees it: ``model.step`` minus the barriers on its predicted obs."""
+    """The model as the planners see it: ``step`` minus the barriers on its predicted obs.
+
+    ``step`` defaults to ``model.step``; CEM passes the one its particles need
+    (``planners.cem.model_step_for``).
+    """
     penalty = shaping.driving_penalty(road, cars, env.params, "obs")
-    return shaping.penalised(model.step, penalty)
+    return shaping.penalised(model.step if step is None else step, penalty)
 
 
 def replanning_policy(
@@ -173,7 +178,8 @@ def replanning_policy(
         "gbp": (gbp.make_policy, config.gbp),
         "cem": (cem.make_policy, config.cem),
     }[planner]
-    step = planner_step(model, road, cars, env)
+    model_step = cem.model_step_for(config.cem, model) if planner == "cem" else model.step
+    step = planner_step(model, road, cars, env, model_step)
     return make_policy(planner_config, actions, step, params), gbp.init_plan(
         planner_config, actions
     )

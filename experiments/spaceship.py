@@ -158,6 +158,7 @@ class Config:
             raise ValueError(f"--a2c-steps must be >= 1, got {self.a2c_steps}")
         if self.n_envs < 1:
             raise ValueError(f"--n-envs must be >= 1, got {self.n_envs}")
+        cem_lib.check_model_config(self.cem, self.dynamics)
         # train_model collects int(budget * share) random steps first; data.collect needs at
         # least one step per env.
         share = self.random_fraction if self.refresh_rounds > 0 else 1.0
@@ -218,7 +219,8 @@ def main(config: Config) -> Path:
     for row in model_rows:
         curve[row.name].append((row.env_steps, row.result.mean))
 
-    cem_policy = cem_lib.make_policy(config.cem, relax, planner_step(config, model), params)
+    cem_step = planner_step(config, model, cem_lib.model_step_for(config.cem, model))
+    cem_policy = cem_lib.make_policy(config.cem, relax, cem_step, params)
     cem_plan0 = np.zeros((config.cem.horizon, relax.param_dim), np.float32)
     rows += run.rows("cem", lambda: [run.row("CEM", cem_policy, cem_plan0, len(data.obs))])
     true_policy = gbp_lib.make_policy(

@@ -7,7 +7,7 @@ so that ``--resume`` loads it instead of running it again.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -38,9 +38,13 @@ def barrier_note(barrier: shaping.BarrierConfig) -> str:
     )
 
 
-def planner_step(config: Config, model: dynamics_lib.DynamicsModel):
-    """The learned model as the planners see it: ``model.step`` with the planet barrier."""
-    return shaping.shaped(model.step, config.barrier, "obs")
+def planner_step(config: Config, model: dynamics_lib.DynamicsModel, step: Any = None):
+    """The learned model as the planners see it, with the planet barrier.
+
+    ``step`` defaults to ``model.step``; CEM passes the one its particles need
+    (``planners.cem.model_step_for``: a member's, or a sampled one for a probabilistic model).
+    """
+    return shaping.shaped(model.step if step is None else step, config.barrier, "obs")
 
 
 def train_model(config: Config, model, env, relax, key: jax.Array, log) -> tuple:

@@ -8,9 +8,15 @@ samples. Each sample is scored with the hard actions it would execute
 
 Ensembles: when ``config.ensemble_size > 1`` every leaf of ``model_params`` has a leading axis of
 that size (as :mod:`world_models.dynamics` builds them) and particle ``p`` rolls out through member
-``p % ensemble_size`` (PETS' TS-inf propagation); ``particle_noise_std`` adds Gaussian noise to the
-float leaves of each particle's predicted state, a stand-in for a probabilistic model's aleatoric
-noise.
+``p % ensemble_size`` (PETS' TS-inf propagation); ``particle_noise_std`` adds fixed Gaussian noise
+to the float leaves of each particle's predicted state (a deterministic model's stand-in for the
+noise a probabilistic model predicts).
+
+Probabilistic models (PETS' trajectory sampling): with ``config.stochastic_model`` the model step
+draws its prediction, ``model_step(model_params, state, action, key) -> (next_state, reward)``
+(``DynamicsModel.member_sample_step``, or ``sample_step`` for the whole ensemble), and every
+particle draws with keys of its own at every step. :func:`model_step_for` picks the step of a
+``DynamicsModel`` that a config needs.
 """
 
 from __future__ import annotations
@@ -66,6 +72,10 @@ class CEMConfig:
     refused. With 1, ``model_step`` is the whole model (``DynamicsModel.step``)."""
     particle_noise_std: float = 0.0
     """Gaussian noise added to each particle's predicted state per step (0 = deterministic)."""
+    stochastic_model: bool = False
+    """``model_step`` samples its prediction (a probabilistic model, as in PETS): it takes a
+    fourth argument, a key, fresh for every particle and step. ``particle_noise_std`` must then
+    be 0 (the model supplies the noise)."""
     discount: float = 1.0
     """Per-step discount of rewards."""
     warm_start: bool = True
@@ -90,6 +100,11 @@ class CEMConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"CEMConfig.{name}={getattr(self, name)!r} is out of range")
+        if self.stochastic_model and self.particle_noise_std > 0:
+            raise ValueError(
+                f"CEMConfig.particle_noise_std={self.particle_noise_std!r} with "
+                "stochastic_model=True: the model samples its own noise; set it to 0"
+            )
 
 
 class _Dist(NamedTuple):
@@ -98,22 +113,68 @@ class _Dist(NamedTuple):
     key: jax.Array
 
 
-def _noisy_step(model_step: ModelStep, noise_std: float) -> ModelStep:
-    """Wraps a model step whose state is ``(state, key)`` to add Gaussian noise to the state."""
+StochasticStep = Callable[[Any, Any, jax.Array, jax.Array], tuple[Any, jax.Array]]
+"""``model_step(model_params, state, action, key) -> (next_state, reward)``, a sampled step."""
 
-    def step(params: Any, state_and_key: tuple[Any, jax.Array], action: jax.Array):
-        state, key = state_and_key
-        key, noise_key = jax.random.split(key)
+
+def model_step_for(config: CEMConfig, model: Any) -> ModelStep | StochasticStep:
+    """The step of a ``world_models.dynamics.DynamicsModel`` that ``config``'s particles need.
+
+    One member's step when particles are spread over an ensemble (``ensemble_size > 1``), the
+    whole model's otherwise; the sampling step when ``stochastic_model``, the mean otherwise.
+    """
+    if config.stochastic_model:
+        return model.member_sample_step if config.ensemble_size > 1 else model.sample_step
+    return model.member_step if config.ensemble_size > 1 else model.step
+
+
+def check_model_config(config: CEMConfig, model_config: Any) -> None:
+    """Refuses a CEM config that a ``DynamicsConfig`` (``model_config``) cannot serve.
+
+    Call it where both are known, before any training, so that a mismatch fails at once.
+
+    Raises:
+        ValueError: ``ensemble_size`` neither 1 (the ensemble's mean) nor the model's, or
+            ``stochastic_model`` with a model that is not probabilistic.
+    """
+    if config.ensemble_size not in (1, model_config.ensemble_size):
+        raise ValueError(
+            f"CEMConfig.ensemble_size={config.ensemble_size}: use 1 (plan on the ensemble's "
+            f"mean, or sample it) or the model's ensemble_size={model_config.ensemble_size}"
+        )
+    if config.stochastic_model and not model_config.probabilistic:
+        raise ValueError(
+            "CEMConfig.stochastic_model samples the model's predicted Gaussian: it needs "
+            "DynamicsConfig(probabilistic=True)"
+        )
+
+
+def _noisy(model_step: ModelStep, noise_std: float) -> StochasticStep:
+    """A deterministic step plus Gaussian noise on every float leaf of its next state."""
+
+    def step(params: Any, state: Any, action: jax.Array, key: jax.Array):
         next_state, reward = model_step(params, state, action)
         leaves, treedef = jax.tree.flatten(next_state)
-        keys = jax.random.split(noise_key, len(leaves))
+        keys = jax.random.split(key, len(leaves))
         leaves = [
             leaf + noise_std * jax.random.normal(k, jnp.shape(leaf), jnp.result_type(leaf))
             if jnp.issubdtype(jnp.result_type(leaf), jnp.floating)
             else leaf
             for leaf, k in zip(leaves, keys, strict=True)
         ]
-        return (jax.tree.unflatten(treedef, leaves), key), reward
+        return jax.tree.unflatten(treedef, leaves), reward
+
+    return step
+
+
+def _keyed(model_step: StochasticStep) -> ModelStep:
+    """A sampled step as a deterministic one on ``(state, key)``: a fresh key every step."""
+
+    def step(params: Any, state_and_key: tuple[Any, jax.Array], action: jax.Array):
+        state, key = state_and_key
+        key, draw_key = jax.random.split(key)
+        next_state, reward = model_step(params, state, action, draw_key)
+        return (next_state, key), reward
 
     return step
 
@@ -121,7 +182,7 @@ def _noisy_step(model_step: ModelStep, noise_std: float) -> ModelStep:
 def sample_returns(
     config: CEMConfig,
     relax: relax_lib.Relaxation,
-    model_step: ModelStep,
+    model_step: ModelStep | StochasticStep,
     model_params: Any,
     state: Any,
     z: jax.Array,
@@ -137,9 +198,12 @@ def sample_returns(
         params = model_params
         if config.ensemble_size > 1:
             params = jax.tree.map(lambda leaf: leaf[member], model_params)
-        if config.particle_noise_std == 0:
+        if config.stochastic_model:
+            step = _keyed(model_step)
+        elif config.particle_noise_std > 0:
+            step = _keyed(_noisy(model_step, config.particle_noise_std))
+        else:
             return rollout_return(model_step, params, state, actions, config.discount, done_fn)
-        step = _noisy_step(model_step, config.particle_noise_std)
         done = None if done_fn is None else (lambda p, s: done_fn(p, s[0]))
         return rollout_return(step, params, (state, particle_key), actions, config.discount, done)
 

@@ -42,7 +42,7 @@ from planners import relax as relax_lib
 from planners.distill_data import Teacher, dagger_round, first_set
 from planners.labels import Labelled, join, make_labeller, make_trajectory_labeller
 from world_models import trainer
-from world_models.dynamics import MLP
+from world_models.mlp import MLP
 
 
 @dataclasses.dataclass(frozen=True)

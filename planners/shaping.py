@@ -84,10 +84,13 @@ def soft_barrier(distance: jax.Array, radius: jax.Array, config: BarrierConfig) 
 
 
 def penalised(model_step: ModelStep, penalty: Penalty) -> ModelStep:
-    """``model_step`` whose reward is reduced by ``penalty(next_state)`` (differentiable)."""
+    """``model_step`` whose reward is reduced by ``penalty(next_state)`` (differentiable).
 
-    def step(params: Any, state: Any, action: jax.Array) -> tuple[Any, jax.Array]:
-        next_state, reward = model_step(params, state, action)
+    A sampled step's key (``planners.cem``'s ``stochastic_model``) is passed through.
+    """
+
+    def step(params: Any, state: Any, action: jax.Array, *key: jax.Array) -> tuple[Any, jax.Array]:
+        next_state, reward = model_step(params, state, action, *key)
         return next_state, reward - penalty(next_state)
 
     return step

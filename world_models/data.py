@@ -28,6 +28,8 @@ from envs.jax_env import autoreset_step
 from planners import relax as relax_lib
 
 Policy = Callable[[Any, jax.Array, Any, jax.Array], tuple[Any, Any]]
+_MIN_STD = 1e-6
+"""Floor on the standardising stds (a constant input or target would divide by zero)."""
 
 
 class Transitions(NamedTuple):
@@ -216,3 +218,21 @@ def split(data: Transitions, fraction: float, seed: int = 0) -> tuple[Transition
 def take(data: Transitions, index: Any) -> Transitions:
     """The examples of ``data`` at ``index`` (an index array, mask or slice)."""
     return Transitions(*(np.asarray(x)[index] for x in data))
+
+
+def normalizer(data: Transitions) -> dict[str, jax.Array]:
+    """Means and stds of inputs and targets: obs (D,), delta (D,), reward () (non-final steps)."""
+    obs = np.asarray(data.obs, np.float64)
+    delta = np.asarray(data.next_obs, np.float64) - obs
+    reward = np.asarray(data.reward, np.float64)
+    steady = reward[~np.asarray(data.terminated, bool)]
+    reward = steady if len(steady) > 1 else reward
+    stats = {
+        "obs_mean": obs.mean(0),
+        "obs_std": np.maximum(obs.std(0), _MIN_STD),
+        "delta_mean": delta.mean(0),
+        "delta_std": np.maximum(delta.std(0), _MIN_STD),
+        "reward_mean": reward.mean(),
+        "reward_std": np.maximum(reward.std(), _MIN_STD),
+    }
+    return {k: jnp.asarray(v, jnp.float32) for k, v in stats.items()}

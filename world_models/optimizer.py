@@ -76,15 +76,21 @@ def make_optimizer(
     return opt
 
 
+NO_DECAY_KEYS = frozenset({"stats", "logvar_bounds"})
+"""Param subtrees that weight decay leaves alone (see :func:`decay_mask`)."""
+
+
 def decay_mask(params: Any) -> Any:
-    """True for the leaves weight decay may shrink: all but those under a ``"stats"`` key.
+    """True for the leaves weight decay may shrink: all but those under :data:`NO_DECAY_KEYS`.
 
     Models keep fixed normalisation statistics in their params (``params["stats"]``, read
     through ``stop_gradient``); Adam leaves them alone (zero gradients), decoupled decay would not.
+    Probabilistic models' learned log-variance bounds (``params["logvar_bounds"]``) have a
+    penalty of their own; PETS decays only the network's weights.
     """
 
     def trained(path: tuple, leaf: Any) -> bool:
         del leaf
-        return not any(getattr(entry, "key", None) == "stats" for entry in path)
+        return not any(getattr(entry, "key", None) in NO_DECAY_KEYS for entry in path)
 
     return jax.tree_util.tree_map_with_path(trained, params)

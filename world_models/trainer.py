@@ -57,8 +57,9 @@ class TrainerConfig:
     """Share of ``data`` held out for validation when ``val_data`` is None (0 = use train loss)."""
     weight_decay: float = 0.0
     """Decoupled weight decay; AdamW when > 0, Adam otherwise. It decays every parameter except
-    those under a ``"stats"`` key: the normalisation statistics models keep in their params,
-    which no gradient trains (see :func:`world_models.optimizer.decay_mask`)."""
+    those under a ``"stats"`` key (the normalisation statistics models keep in their params,
+    which no gradient trains) or a ``"logvar_bounds"`` key (see
+    :func:`world_models.optimizer.decay_mask`)."""
     max_grad_norm: float | None = 1.0
     """Global gradient-norm clip; None disables clipping."""
     seed: int = 0
