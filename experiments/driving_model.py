@@ -232,6 +232,7 @@ def _settings(run_dir: Path) -> tuple[ModelConfig, Barrier, Barrier]:
         "dynamics": dynamics_lib.DynamicsConfig,
         "trainer": TrainerConfig,
         "gbp": gbp.GBPConfig,
+        "cem": cem.CEMConfig,
         "distill": distill_lib.DistillConfig,
         "policy_trainer": TrainerConfig,
     }
