@@ -21,6 +21,18 @@ def test_gaussian_helpers_against_closed_forms():
     np.testing.assert_allclose(
         gaussian.nll(mean, logvar, target), -2 * log_density - math.log(2 * math.pi), rtol=1e-5
     )
+    # beta-NLL: the same value weighted by var^beta, and the mean's gradient scaled by var^beta
+    beta = 0.5
+    np.testing.assert_allclose(
+        gaussian.nll(mean, logvar, target, beta),
+        gaussian.nll(mean, logvar, target) * var**beta,
+        rtol=1e-5,
+    )
+    grad = jax.grad(lambda m: gaussian.nll(m, logvar, target, beta).sum())(mean)
+    np.testing.assert_allclose(grad, 2 * (mean - target) / var * var**beta, rtol=1e-5)
+    grad_logvar = jax.grad(lambda v: gaussian.nll(mean, v, target, beta).sum())(logvar)
+    plain = jax.grad(lambda v: gaussian.nll(mean, v, target).sum())(logvar)
+    np.testing.assert_allclose(grad_logvar, plain * var**beta, rtol=1e-5)  # weight held fixed
     bounds = {"max_logvar": jnp.full(3, 0.5), "min_logvar": jnp.full(3, -10.0)}
     clipped = gaussian.bounded_logvar(jnp.array([-5.0, 40.0, -60.0]), bounds)
     # well inside the bounds a log-variance is nearly itself; outside, it saturates at a bound
@@ -84,6 +96,22 @@ def test_a_probabilistic_model_learns_where_the_future_is_uncertain(fitted):
     next_obs, reward = model.step(params, jnp.array([0.2]), jnp.array([0.6]))
     assert float(next_obs[0]) == pytest.approx(0.5, abs=0.06)
     assert float(reward) == pytest.approx(0.2, abs=0.05)
+
+
+def test_beta_nll_reweights_the_gradient_but_reports_the_likelihood():
+    data = heteroscedastic(512, 1)
+    plain = dynamics.DynamicsModel(dynamics.DynamicsConfig(probabilistic=True), 1, 1)
+    beta = dynamics.DynamicsModel(dataclasses.replace(plain.config, nll_beta=0.5), 1, 1)
+    params = plain.init(jax.random.key(0), data)
+    params["net"] = jax.tree.map(  # away from the zero-initialised output layer
+        lambda x: x + 0.3 * jax.random.normal(jax.random.key(1), x.shape), params["net"]
+    )
+    batch = Transitions(*(jnp.asarray(x) for x in data))
+    (value, _), grad = jax.value_and_grad(plain.loss, has_aux=True)(params, batch, None)
+    (value_beta, _), grad_beta = jax.value_and_grad(beta.loss, has_aux=True)(params, batch, None)
+    assert float(value_beta) == pytest.approx(float(value), rel=1e-6)
+    difference = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), grad, grad_beta)
+    assert max(jax.tree.leaves(difference["net"])) > 1e-3
 
 
 def test_sample_steps_draw_the_predicted_gaussian(fitted):
@@ -194,3 +222,5 @@ def test_experiments_refuse_a_cem_config_their_model_cannot_serve():
         spaceship.Config(dynamics=dataclasses.replace(pets, ensemble_size=3), cem=sampling)
     with pytest.raises(ValueError, match="probabilistic=True"):
         driving_model.ModelConfig(cem=dataclasses.replace(sampling, ensemble_size=1))
+    with pytest.raises(ValueError, match="nll_beta"):
+        dynamics.DynamicsConfig(probabilistic=True, nll_beta=1.5)

@@ -40,13 +40,20 @@ def bounded_logvar(raw: jax.Array, bounds: dict[str, jax.Array]) -> jax.Array:
     return bounds["min_logvar"] + jax.nn.softplus(logvar - bounds["min_logvar"])
 
 
-def nll(mean: jax.Array, logvar: jax.Array, target: jax.Array) -> jax.Array:
+def nll(mean: jax.Array, logvar: jax.Array, target: jax.Array, beta: float = 0.0) -> jax.Array:
     """Per-dimension Gaussian negative log-likelihood, (K,) from three (K,) arrays.
 
     ``(target - mean)^2 * exp(-logvar) + logvar``: twice the negative log-density of ``target``
-    under N(mean, exp(logvar)), less the constant log(2 pi), as PETS trains it.
+    under N(mean, exp(logvar)), less the constant log(2 pi), as PETS trains it. With ``beta`` > 0
+    each entry is weighted by ``stop_gradient(exp(logvar))^beta`` (beta-NLL, Seitzer et al.
+    2022): the likelihood's gradient for the mean is scaled by 1 / variance, so the mean is fit
+    slowly where the predicted variance is large; beta = 0.5 cancels half of that, beta = 1 all
+    of it (the mean's gradient is then the squared error's).
     """
-    return jnp.square(target - mean) * jnp.exp(-logvar) + logvar
+    loss = jnp.square(target - mean) * jnp.exp(-logvar) + logvar
+    if beta == 0:
+        return loss
+    return loss * jax.lax.stop_gradient(jnp.exp(beta * logvar))
 
 
 def bound_penalty(bounds: dict[str, jax.Array]) -> jax.Array:
