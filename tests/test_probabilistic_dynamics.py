@@ -226,3 +226,5 @@ def test_experiments_refuse_a_cem_config_their_model_cannot_serve():
         driving_model.ModelConfig(cem=dataclasses.replace(sampling, ensemble_size=1))
     with pytest.raises(ValueError, match="nll_beta"):
         dynamics.DynamicsConfig(probabilistic=True, nll_beta=1.5)
+    with pytest.raises(ValueError, match="needs probabilistic=True"):
+        dynamics.DynamicsConfig(nll_beta=0.5)

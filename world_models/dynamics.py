@@ -87,6 +87,11 @@ class DynamicsConfig:
             raise ValueError(f"DynamicsConfig.reward_loss={self.reward_loss!r}: 'huber' or 'mse'")
         if not 0 <= self.nll_beta <= 1:
             raise ValueError(f"DynamicsConfig.nll_beta={self.nll_beta!r}: need 0 <= beta <= 1")
+        if self.nll_beta > 0 and not self.probabilistic:
+            raise ValueError(
+                f"DynamicsConfig.nll_beta={self.nll_beta!r} weights a likelihood: it needs "
+                "probabilistic=True"
+            )
         if self.action_noise_std < 0 or self.reward_weight < 0:
             raise ValueError("DynamicsConfig.action_noise_std and reward_weight must be >= 0")
 
