@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -116,6 +116,52 @@ class HostPolicy:
         return jax.tree.map(np.asarray, action)
 
 
+class SavedModel(NamedTuple):
+    """A spaceship run's learned forward model and how its planners used it."""
+
+    model: dynamics.DynamicsModel
+    """The model (its config and sizes from ``planners.json``)."""
+    params: Any
+    """Its trained parameters (``dynamics.ckpt``)."""
+    relax: relax_lib.Relaxation
+    """The action relaxation of the run's action mode."""
+    gbp: gbp.GBPConfig
+    """The settings GBP planned through it with."""
+    barrier: shaping.BarrierConfig
+    """The planet barrier every planner added (weight 0: none)."""
+    action_mode: str
+    """The spaceship action mode of the run."""
+
+
+def _read_settings(run_dir: Path) -> tuple[Path, dict[str, Any], shaping.BarrierConfig]:
+    file = run_dir / SETTINGS
+    if not file.exists():
+        raise io.CheckpointError(f"{file} does not exist; not a spaceship run?")
+    settings = io.read_settings(file)
+    # Folders written before the barrier existed planned without one.
+    barrier_fields = settings.get("barrier", {"weight": 0.0})
+    barrier = io.config_from_settings(shaping.BarrierConfig, barrier_fields, file, "barrier")
+    return file, settings, barrier
+
+
+def load_model(run_dir: str | Path) -> SavedModel:
+    """The forward model a spaceship results folder saved, with its planner settings.
+
+    Raises:
+        experiments.io.CheckpointError: as :func:`load_policy`.
+    """
+    run_dir = Path(run_dir)
+    file, settings, barrier = _read_settings(run_dir)
+    action_mode = io.settings_entry(settings, "action_mode", file)
+    relax = relax_lib.for_action_mode(action_mode)
+    model = _model(settings, relax, file)
+    fields = io.settings_entry(settings, "gbp", file)
+    config = io.config_from_settings(gbp.GBPConfig, fields, file, "gbp")
+    expect = {"kind": "dynamics", "fingerprint": io.config_fingerprint(settings)}
+    params, _ = io.load_checkpoint(run_dir / MODEL, model.template(), expect)
+    return SavedModel(model, params, relax, config, barrier, action_mode)
+
+
 def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
     """A host policy ``policy(obs, state) -> action`` from a spaceship results folder.
 
@@ -132,16 +178,14 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
     if name not in POLICY_NAMES:
         raise ValueError(f"name={name!r}: expected one of {POLICY_NAMES}")
     run_dir = Path(run_dir)
-    file = run_dir / SETTINGS
-    if not file.exists():
-        raise io.CheckpointError(f"{file} does not exist; not a spaceship run?")
-    settings = io.read_settings(file)
+    if name == "gbp":
+        saved = load_model(run_dir)
+        step = shaping.shaped(saved.model.step, saved.barrier, "obs")
+        policy = gbp.make_policy(saved.gbp, saved.relax, step, saved.params)
+        return HostPolicy(policy, gbp.init_plan(saved.gbp, saved.relax), seed)
+    file, settings, barrier = _read_settings(run_dir)
     action_mode = io.settings_entry(settings, "action_mode", file)
     relax = relax_lib.for_action_mode(action_mode)
-    expect = {"fingerprint": io.config_fingerprint(settings)}
-    # Folders written before the barrier existed planned without one.
-    barrier_fields = settings.get("barrier", {"weight": 0.0})
-    barrier = io.config_from_settings(shaping.BarrierConfig, barrier_fields, file, "barrier")
     if name == "a2c":
         return _load_a2c(run_dir, settings)
     if name == "gbp-true":
@@ -156,18 +200,10 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
         )
         return HostPolicy(policy, gbp.init_plan(config, relax), seed, needs_state=True)
     obs_dim = io.settings_entry(settings, "obs_dim", file)
-    if name == "gbp":
-        model = _model(settings, relax, file)
-        fields = io.settings_entry(settings, "gbp", file)
-        config = io.config_from_settings(gbp.GBPConfig, fields, file, "gbp")
-        target = model.template()
-        params, _ = io.load_checkpoint(run_dir / MODEL, target, {"kind": "dynamics", **expect})
-        policy = gbp.make_policy(config, relax, shaping.shaped(model.step, barrier, "obs"), params)
-        return HostPolicy(policy, gbp.init_plan(config, relax), seed)
     hidden = tuple(io.settings_entry(settings, "distill_hidden", file))
     student = distill.DistilledPolicy(relax, obs_dim, hidden)
-    target = student.template()
-    params, _ = io.load_checkpoint(run_dir / DISTILLED, target, {"kind": "distgbp", **expect})
+    expect = {"kind": "distgbp", "fingerprint": io.config_fingerprint(settings)}
+    params, _ = io.load_checkpoint(run_dir / DISTILLED, student.template(), expect)
     return HostPolicy(student.policy(params), jnp.zeros(()), seed)
 
 

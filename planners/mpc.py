@@ -48,6 +48,44 @@ class _RolloutCarry(NamedTuple):
     total: jax.Array
 
 
+class Rollout(NamedTuple):
+    """What :func:`rollout` returns for one start state and one action sequence."""
+
+    total: jax.Array
+    """Scalar discounted return ``sum_t discount^t * alive_t * r_t`` (as :func:`rollout_return`)."""
+    states: Any
+    """The state after each step, leaves with a leading axis H (frozen once the episode ended)."""
+    alive: jax.Array
+    """(H,) float32: 1 where the episode is still running after the step, else 0."""
+
+
+def _rollout(
+    model_step: ModelStep,
+    model_params: Any,
+    state: Any,
+    actions: jax.Array,
+    discount: float,
+    done_fn: DoneFn | None,
+    unroll: int,
+    record: bool,
+) -> tuple[_RolloutCarry, Any]:
+    def body(carry: _RolloutCarry, action: jax.Array) -> tuple[_RolloutCarry, Any]:
+        next_state, reward = model_step(model_params, carry.state, action)
+        total = carry.total + carry.weight * carry.alive * reward
+        alive = carry.alive
+        if done_fn is not None:
+            alive = alive * (1.0 - jnp.asarray(done_fn(model_params, next_state), jnp.float32))
+        next_state = jax.tree.map(
+            lambda new, old: jnp.where(alive > 0, new, old), next_state, carry.state
+        )
+        new = _RolloutCarry(next_state, alive, carry.weight * discount, total)
+        return new, (next_state, alive) if record else None
+
+    one = jnp.ones((), jnp.float32)
+    init = _RolloutCarry(state, one, one, jnp.zeros((), jnp.float32))
+    return jax.lax.scan(body, init, actions, unroll=unroll)
+
+
 def rollout_return(
     model_step: ModelStep,
     model_params: Any,
@@ -74,21 +112,23 @@ def rollout_return(
     Returns:
         Scalar ``sum_t discount^t * alive_t * r_t``.
     """
+    carry, _ = _rollout(model_step, model_params, state, actions, discount, done_fn, unroll, False)
+    return carry.total
 
-    def body(carry: _RolloutCarry, action: jax.Array) -> tuple[_RolloutCarry, None]:
-        next_state, reward = model_step(model_params, carry.state, action)
-        total = carry.total + carry.weight * carry.alive * reward
-        alive = carry.alive
-        if done_fn is not None:
-            alive = alive * (1.0 - jnp.asarray(done_fn(model_params, next_state), jnp.float32))
-        next_state = jax.tree.map(
-            lambda new, old: jnp.where(alive > 0, new, old), next_state, carry.state
-        )
-        return _RolloutCarry(next_state, alive, carry.weight * discount, total), None
 
-    one = jnp.ones((), jnp.float32)
-    init = _RolloutCarry(state, one, one, jnp.zeros((), jnp.float32))
-    return jax.lax.scan(body, init, actions, unroll=unroll)[0].total
+def rollout(
+    model_step: ModelStep,
+    model_params: Any,
+    state: Any,
+    actions: jax.Array,
+    discount: float = 1.0,
+    done_fn: DoneFn | None = None,
+) -> Rollout:
+    """:func:`rollout_return` that also keeps the visited states (same arguments)."""
+    carry, (states, alive) = _rollout(
+        model_step, model_params, state, actions, discount, done_fn, 1, True
+    )
+    return Rollout(carry.total, states, alive)
 
 
 def shift_plan(plan_z: jax.Array) -> jax.Array:

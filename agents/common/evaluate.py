@@ -71,7 +71,7 @@ def _keep(active: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(active, n, o), new, old)
 
 
-def _episode_step(env: Any, policy: Callable, carry: _EpisodeCarry, _: Any) -> tuple:
+def _episode_step(env: Any, policy: Callable, record: bool, carry: _EpisodeCarry, _: Any) -> tuple:
     key, policy_key, env_key = jax.random.split(carry.key, 3)
     action, policy_carry = policy(carry.policy_carry, carry.obs, carry.env_state, policy_key)
     obs, state, reward, terminated, truncated, _info = env.step(
@@ -87,7 +87,16 @@ def _episode_step(env: Any, policy: Callable, carry: _EpisodeCarry, _: Any) -> t
         length=carry.length + active.astype(jnp.int32),
         key=key,
     )
-    return new_carry, None
+    return new_carry, (carry.env_state, carry.obs, carry.done) if record else None
+
+
+def _play(env: Any, policy: Callable, steps: int, init_carry: Any, key: jax.Array, record: bool):
+    reset_key, key = jax.random.split(key)
+    obs, state = env.reset(reset_key, env.params)
+    carry = _EpisodeCarry(state, obs, init_carry, jnp.zeros((), bool),
+                          jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32), key)  # fmt: skip
+    body = functools.partial(_episode_step, env, policy, record)
+    return jax.lax.scan(body, carry, None, length=steps)
 
 
 def run_episode(
@@ -98,13 +107,23 @@ def run_episode(
     The scan always runs ``max_steps`` steps; after the episode ends the state is frozen and
     rewards are no longer added (one episode per call, no autoreset).
     """
-    reset_key, key = jax.random.split(key)
-    obs, state = env.reset(reset_key, env.params)
-    carry = _EpisodeCarry(state, obs, init_carry, jnp.zeros((), bool),
-                          jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32), key)  # fmt: skip
-    body = functools.partial(_episode_step, env, policy)
-    carry, _ = jax.lax.scan(body, carry, None, length=max_steps)
+    carry, _ = _play(env, policy, max_steps, init_carry, key, False)
     return carry.episode_return, carry.length
+
+
+def visited_states(
+    env: Any, policy: Callable, steps: int, init_carry: Any, key: jax.Array
+) -> tuple[Any, jax.Array, jax.Array]:
+    """The first ``steps`` states of an episode of ``policy``: ``(env_states, obs, done)``.
+
+    The same episode as :func:`run_episode` with the same key. Leaves have a leading axis
+    ``steps``: entry ``t`` is the state before step ``t`` (``t = 0``: the reset state), ``obs``
+    (steps, ...) its observation and ``done`` (steps,) whether the episode had already ended
+    by then (the state is then the one it ended in). ``vmap`` over keys gives a batch of
+    episodes: the policy's state distribution at each step.
+    """
+    _, (states, obs, done) = _play(env, policy, steps, init_carry, key, True)
+    return states, obs, done
 
 
 # Compiled rollouts of evaluate_jax; see agents.common.compiled for what the keys hold.

@@ -1,0 +1,259 @@
+"""How well a spaceship forward model serves a planner: open-loop error, ranking, gradients.
+
+``python -m experiments.model_fidelity --runs results/spaceship/A results/spaceship/B`` loads the
+forward model of each finished spaceship run (``planners.checkpoints.load_model``) and compares it
+with the true dynamics the way the planners use it (:mod:`planners.fidelity`), from the same start
+states and with the same plans for every model:
+
+* start states: where episodes of a reference policy are after ``warmup_steps`` steps: by default
+  GBP through the true dynamics (the states a good planner visits, the same for every model);
+  ``--states own-gbp``: GBP through each model (the states it visits when it plans);
+  ``--states random``: the sticky random policy that collects most of a model's data;
+* plans: ``n_plans`` random plans per state, drawn as GBP's restarts start
+  (``N(0, init_std)`` free parameters over the run's GBP horizon), plus the plan GBP makes through
+  the model from that state (cold start);
+* figures: relative open-loop error after 1, 5 and H steps, the objective's absolute error and
+  rank correlation across the plans of a state (CEM's elite selection), the cosine between the
+  model's and the true objective's gradients (GBP's ascent direction); and for GBP's own plan,
+  its true return against GBP's plan through the true dynamics (same settings; the difference is
+  the regret) and against what the model predicted for it (the difference is the optimism: how
+  far the planner exploits the model's errors).
+
+Writes ``results/model_fidelity/<run>/`` with ``table.md``, ``metrics.json`` and ``config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from agents.common.evaluate import visited_states
+from agents.common.stats import mean_ci
+from envs.jax_env import make_jax_env
+from envs.spaceship import core
+from experiments import io
+from experiments.configs import run_main
+from experiments.spaceship import Config as SpaceshipConfig
+from experiments.stages import open_run
+from planners import checkpoints, fidelity, gbp, oracle, shaping
+from world_models import data as data_lib
+
+STATE_POLICIES = ("gbp-true", "own-gbp", "random")
+OBS_GROUPS = {"ship": (0, 1, 2, 3, 4, 5), "targets": (6, 7, 8, 9, 12)}
+"""Spaceship observation entries (``envs.spaceship.core.observe``) whose errors are reported apart:
+the ship's motion (position, velocity, planet offset) and the target bookkeeping (offsets to the
+current and next target, share still to visit), which jumps when a target is reached."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings of the model-fidelity comparison (defaults: about a minute a model on a CPU)."""
+
+    runs: tuple[str, ...] = ()
+    """Finished ``experiments.spaceship`` results folders whose forward models are compared (one
+    action mode for all)."""
+    states: str = "gbp-true"
+    """Reference policy whose visited states are the start states: "gbp-true" (GBP through the
+    true dynamics, the experiment's settings; the same states for every model), "own-gbp" (GBP
+    through the model compared: the states it visits when it plans, different per model) or
+    "random" (the sticky random policy that collects most of a model's data)."""
+    n_episodes: int = 64
+    """Episodes of the reference policy; each gives one start state per warmup step."""
+    warmup_steps: tuple[int, ...] = (0, 15, 30, 45)
+    """Steps into each episode at which start states are taken (episodes that ended before are
+    left out)."""
+    n_plans: int = 8
+    """Random plans per start state, besides GBP's own (>= 2, for a rank correlation)."""
+    seed: int = 0
+    """Seed of the start states and plans (the same for every model)."""
+    results_root: str = "results/model_fidelity"
+    """Parent folder of the run folder."""
+    run_name: str | None = None
+    """Run folder name (default: a timestamp)."""
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ValueError("--runs: name at least one experiments.spaceship results folder")
+        if self.states not in STATE_POLICIES:
+            raise ValueError(f"--states {self.states!r}: expected one of {STATE_POLICIES}")
+        if self.n_episodes < 1 or self.n_plans < 2:
+            raise ValueError("--n-episodes must be >= 1 and --n-plans >= 2")
+        if not self.warmup_steps or min(self.warmup_steps) < 0:
+            raise ValueError(f"--warmup-steps {self.warmup_steps}: expected steps >= 0")
+
+
+def _reference_policy(config: Config, env: Any, saved: checkpoints.SavedModel) -> tuple:
+    """(policy, init_carry) whose visited states are the start states."""
+    relax = saved.relax
+    if config.states == "random":
+        return data_lib.sticky_policy(relax, 0.8), relax.random(jax.random.key(config.seed))
+    if config.states == "own-gbp":
+        step = shaping.shaped(saved.model.step, saved.barrier, "obs")
+        policy = gbp.make_policy(saved.gbp, relax, step, saved.params)
+        return policy, gbp.init_plan(saved.gbp, relax)
+    defaults = SpaceshipConfig()
+    step = shaping.shaped(oracle.model_step, defaults.barrier, "env_state")
+    policy = gbp.make_policy(
+        defaults.gbp_true, relax, step, env.params, use_env_state=True, done_fn=oracle.done_fn
+    )
+    return policy, gbp.init_plan(defaults.gbp_true, relax)
+
+
+def start_states(
+    config: Config, env: Any, saved: checkpoints.SavedModel
+) -> tuple[Any, dict[int, int]]:
+    """The start states (leaves (M, ...)) and how many each warmup step gave."""
+    policy, carry = _reference_policy(config, env, saved)
+    steps = max(config.warmup_steps) + 1
+    keys = jax.random.split(jax.random.key(config.seed), config.n_episodes)
+    run = jax.jit(jax.vmap(functools.partial(visited_states, env, policy, steps, carry)))
+    states, _, done = run(keys)
+    picked, counts = [], {}
+    for t in config.warmup_steps:
+        running = ~np.asarray(done[:, t])
+        counts[t] = int(running.sum())
+        picked.append(jax.tree.map(lambda x, t=t, m=running: np.asarray(x[:, t])[m], states))
+    if not sum(counts.values()):
+        raise ValueError(f"every reference episode ended before steps {config.warmup_steps}")
+    return jax.tree.map(lambda *xs: jnp.asarray(np.concatenate(xs)), *picked), counts
+
+
+def _gbp_plans(saved: checkpoints.SavedModel, step, params, states, key, done_fn=None):
+    """GBP's plans (the run's settings, cold start) from each of N start states."""
+    planner = gbp.make_planner(saved.gbp, saved.relax, step, done_fn)
+    batched = jax.jit(jax.vmap(planner, in_axes=(None, 0, None, 0)))
+    n = jax.tree.leaves(states)[0].shape[0]
+    return batched(params, states, gbp.init_plan(saved.gbp, saved.relax), jax.random.split(key, n))
+
+
+def _mean_ci(values: Any) -> list[float]:
+    mean, low, high = mean_ci(np.asarray(values, np.float64))
+    return [mean, low, high]
+
+
+def compare_model(config: Config, saved: checkpoints.SavedModel, env: Any, states: Any) -> dict:
+    """The fidelity figures of one saved model from ``states`` (JSON-ready dict).
+
+    Besides :func:`planners.fidelity.summarise`'s figures on the random plans: GBP's plan
+    through the model from each state, its return predicted by the model and its true return
+    (open loop, executed actions), GBP's plan through the true dynamics with the same settings,
+    the regret (true return of the truth's plan minus the model's) and the optimism (predicted
+    minus true return of the model's plan), as ``[mean, ci95_low, ci95_high]`` over the states.
+    """
+    relax, plan_config = saved.relax, saved.gbp
+    model_step = shaping.shaped(saved.model.step, saved.barrier, "obs")
+    true_step = shaping.shaped(oracle.model_step, saved.barrier, "env_state")
+    n = jax.tree.leaves(states)[0].shape[0]
+    shape = (plan_config.horizon, relax.param_dim)
+    plan_key, model_key, true_key = jax.random.split(jax.random.key(config.seed + 1), 3)
+    random_plans = plan_config.init_std * jax.random.normal(plan_key, (n, config.n_plans, *shape))
+    obs = jax.vmap(core.observe, in_axes=(0, None))(states, env.params)
+    model_plan = _gbp_plans(saved, model_step, saved.params, obs, model_key)
+    true_plan = _gbp_plans(saved, true_step, env.params, states, true_key, oracle.done_fn)
+    true_return = functools.partial(
+        gbp.hard_return, relax=relax, model_step=true_step, model_params=env.params,
+        discount=plan_config.discount, done_fn=oracle.done_fn,
+    )  # fmt: skip
+    model_plan_return = np.asarray(
+        jax.jit(jax.vmap(lambda z, s: true_return(z, state=s)))(model_plan.plan, states)
+    )
+    run = fidelity.make_compare(
+        relax,
+        fidelity.Dynamics(model_step),
+        fidelity.Dynamics(true_step, oracle.done_fn),
+        lambda params, state: core.observe(state, params),
+        plan_config.discount,
+    )
+    z = jnp.concatenate([model_plan.plan[:, None], random_plans], axis=1)
+    result = run(saved.params, env.params, states, z)
+    steps = sorted({1, min(5, plan_config.horizon), plan_config.horizon})
+    figures = fidelity.summarise(jax.tree.map(lambda x: x[:, 1:], result), steps, OBS_GROUPS)
+    at_plan = np.asarray(result.grad_cosine[:, 0])
+    at_plan = at_plan[np.isfinite(at_plan)]
+    return {
+        **figures,
+        "horizon": plan_config.horizon,
+        "grad_cosine_at_gbp_plan": float(at_plan.mean()) if len(at_plan) else None,
+        "gbp_plan_predicted_return": _mean_ci(model_plan.objective),
+        "gbp_plan_true_return": _mean_ci(model_plan_return),
+        "true_gbp_plan_return": _mean_ci(true_plan.objective),
+        "gbp_plan_regret": _mean_ci(np.asarray(true_plan.objective) - model_plan_return),
+        "gbp_plan_optimism": _mean_ci(np.asarray(model_plan.objective) - model_plan_return),
+    }
+
+
+def _ci(values: list[float]) -> str:
+    mean, low, high = values
+    return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def table(names: list[str], figures: list[dict]) -> str:
+    """The markdown table of every model's figures."""
+    lines = [
+        "| model | ship rel. error, 1 / 5 / H steps | targets' | objective MAE | rank corr. "
+        "| grad cos: random plans | grad cos: GBP's plan | GBP's plan: predicted / true "
+        "return | truth's plan | regret | optimism |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, f in zip(names, figures, strict=True):
+        ship, targets = (
+            " / ".join(f"{v:.3f}" for v in f["relative_error"][group].values())
+            for group in ("ship", "targets")
+        )
+        at_plan = f["grad_cosine_at_gbp_plan"]
+        lines.append(
+            f"| {name} | {ship} (H={f['horizon']}) | {targets} | {f['return_mae']:.2f} | "
+            f"{f['rank_correlation']:.2f} | {f['grad_cosine']:.2f} | "
+            f"{'-' if at_plan is None else f'{at_plan:.2f}'} | "
+            f"{f['gbp_plan_predicted_return'][0]:.2f} / {f['gbp_plan_true_return'][0]:.2f} | "
+            f"{f['true_gbp_plan_return'][0]:.2f} | {_ci(f['gbp_plan_regret'])} | "
+            f"{_ci(f['gbp_plan_optimism'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(config: Config) -> Path:
+    """Compares the runs' models and writes the results folder; returns it."""
+    saved = [checkpoints.load_model(run) for run in config.runs]
+    modes = {s.action_mode for s in saved}
+    if len(modes) > 1:
+        raise ValueError(f"--runs mix action modes {sorted(modes)}: compare runs of one mode")
+    run_dir, _ = open_run(
+        config.results_root, config.run_name, io.to_jsonable(config), False, "model_fidelity"
+    )
+    env = make_jax_env("worldplan/Spaceship-v0", action_mode=saved[0].action_mode)
+    names = [Path(run).name for run in config.runs]
+    if len(set(names)) < len(names):  # folders of the same name: tell them apart by their path
+        names = [str(run) for run in config.runs]
+    shared = None if config.states == "own-gbp" else start_states(config, env, saved[0])
+    figures = []
+    for name, one in zip(names, saved, strict=True):
+        states, counts = shared or start_states(config, env, one)
+        print(f"{name}: start states {counts} (per warmup step: episodes still running)")
+        figures.append({**compare_model(config, one, env, states), "start_states": counts})
+        print(f"{name}: {figures[-1]}", flush=True)
+    notes = (
+        f"\nStart states: the {config.states} policy's, after {list(config.warmup_steps)} steps of "
+        f"{config.n_episodes} episodes (those still running). Relative error: MSE / variance of "
+        "the true change, per observation entry, averaged (0 exact, ~1 no better than the "
+        "average change). Objective: the planners' (reward and barrier) over the run's GBP "
+        "horizon; random plans: N(0, init_std) free parameters, as GBP's restarts start. "
+        "GBP's plan: through the model, cold start; truth's plan: GBP through the true "
+        "dynamics, same settings; regret and optimism with 95% CIs over the start states.\n"
+    )
+    text = table(names, figures) + notes
+    io.atomic_write_text(run_dir / "table.md", text)
+    io.write_json(run_dir / "metrics.json", dict(zip(names, figures, strict=True)))
+    print(text)
+    print(f"wrote {run_dir}")
+    return run_dir
+
+
+if __name__ == "__main__":
+    run_main(main, Config)
