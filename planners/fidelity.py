@@ -65,7 +65,10 @@ class Comparison(NamedTuple):
     """() cosine between the two objectives' gradients w.r.t. the plan (NaN if one is zero)."""
 
 
-def _objective(relax: relax_lib.Relaxation, side: Dynamics, discount: float, params, state, z):
+def _objective(
+    relax: relax_lib.Relaxation, side: Dynamics, discount: float, params: Any, state: Any, z: Any
+) -> tuple[jax.Array, mpc.Rollout]:
+    """The planner's objective of plan ``z`` (H, param_dim) from ``state``, and its rollout."""
     actions = jax.vmap(relax.relaxed)(z)
     out = mpc.rollout(side.step, params, state, actions, discount, side.done_fn)
     return out.total, out
