@@ -5,10 +5,11 @@ forward model of each finished spaceship run (``planners.checkpoints.load_model`
 with the true dynamics the way the planners use it (:mod:`planners.fidelity`), from the same start
 states and with the same plans for every model:
 
-* start states: where episodes of a reference policy are after ``warmup_steps`` steps: by default
-  GBP through the true dynamics (the states a good planner visits, the same for every model);
-  ``--states own-gbp``: GBP through each model (the states it visits when it plans);
-  ``--states random``: the sticky random policy that collects most of a model's data;
+* start states: where episodes of a reference policy are after ``warmup_steps`` steps, one table
+  per ``--states`` kind; by default both GBP through the true dynamics (the states a good
+  planner visits, the same for every model) and GBP through each model (``own-gbp``: the states
+  it visits when it plans); ``random``: the sticky random policy that collects most of a
+  model's data;
 * plans: ``n_plans`` random plans per state, drawn as GBP's restarts start
   (``N(0, init_std)`` free parameters over the run's GBP horizon), plus the plan GBP makes through
   the model from that state (cold start);
@@ -58,11 +59,12 @@ class Config:
     runs: tuple[str, ...] = ()
     """Finished ``experiments.spaceship`` results folders whose forward models are compared (one
     action mode for all)."""
-    states: str = "gbp-true"
-    """Reference policy whose visited states are the start states: "gbp-true" (GBP through the
-    true dynamics, the experiment's settings; the same states for every model), "own-gbp" (GBP
-    through the model compared: the states it visits when it plans, different per model) or
-    "random" (the sticky random policy that collects most of a model's data)."""
+    states: tuple[str, ...] = ("gbp-true", "own-gbp")
+    """Reference policies whose visited states are the start states, one table each: "gbp-true"
+    (GBP through the true dynamics, the experiment's settings; the same states for every
+    model), "own-gbp" (GBP through the model compared: the states it visits when it plans,
+    different per model) and "random" (the sticky random policy that collects most of a
+    model's data)."""
     n_episodes: int = 64
     """Episodes of the reference policy; each gives one start state per warmup step."""
     warmup_steps: tuple[int, ...] = (0, 15, 30, 45)
@@ -80,20 +82,23 @@ class Config:
     def __post_init__(self) -> None:
         if not self.runs:
             raise ValueError("--runs: name at least one experiments.spaceship results folder")
-        if self.states not in STATE_POLICIES:
-            raise ValueError(f"--states {self.states!r}: expected one of {STATE_POLICIES}")
+        unknown = [kind for kind in self.states if kind not in STATE_POLICIES]
+        if not self.states or unknown or len(set(self.states)) < len(self.states):
+            raise ValueError(
+                f"--states {' '.join(self.states)}: expected distinct ones of {STATE_POLICIES}"
+            )
         if self.n_episodes < 1 or self.n_plans < 2:
             raise ValueError("--n-episodes must be >= 1 and --n-plans >= 2")
         if not self.warmup_steps or min(self.warmup_steps) < 0:
             raise ValueError(f"--warmup-steps {self.warmup_steps}: expected steps >= 0")
 
 
-def _reference_policy(config: Config, env: Any, saved: checkpoints.SavedModel) -> tuple:
-    """(policy, init_carry) whose visited states are the start states."""
+def _reference_policy(kind: str, config: Config, env: Any, saved: checkpoints.SavedModel):
+    """(policy, init_carry) of the ``kind`` of start states (:attr:`Config.states`)."""
     relax = saved.relax
-    if config.states == "random":
+    if kind == "random":
         return data_lib.sticky_policy(relax, 0.8), relax.random(jax.random.key(config.seed))
-    if config.states == "own-gbp":
+    if kind == "own-gbp":
         step = shaping.shaped(saved.model.step, saved.barrier, "obs")
         policy = gbp.make_policy(saved.gbp, relax, step, saved.params)
         return policy, gbp.init_plan(saved.gbp, relax)
@@ -106,10 +111,10 @@ def _reference_policy(config: Config, env: Any, saved: checkpoints.SavedModel) -
 
 
 def start_states(
-    config: Config, env: Any, saved: checkpoints.SavedModel
+    kind: str, config: Config, env: Any, saved: checkpoints.SavedModel
 ) -> tuple[Any, dict[int, int]]:
-    """The start states (leaves (M, ...)) and how many each warmup step gave."""
-    policy, carry = _reference_policy(config, env, saved)
+    """Start states of ``kind`` (leaves (M, ...)) and how many each warmup step gave."""
+    policy, carry = _reference_policy(kind, config, env, saved)
     steps = max(config.warmup_steps) + 1
     keys = jax.random.split(jax.random.key(config.seed), config.n_episodes)
     run = jax.jit(jax.vmap(functools.partial(visited_states, env, policy, steps, carry)))
@@ -231,28 +236,39 @@ def main(config: Config) -> Path:
     names = [Path(run).name for run in config.runs]
     if len(set(names)) < len(names):  # folders of the same name: tell them apart by their path
         names = [str(run) for run in config.runs]
-    shared = None if config.states == "own-gbp" else start_states(config, env, saved[0])
-    figures = []
-    for name, one in zip(names, saved, strict=True):
-        states, counts = shared or start_states(config, env, one)
-        print(f"{name}: start states {counts} (per warmup step: episodes still running)")
-        figures.append({**compare_model(config, one, env, states), "start_states": counts})
-        print(f"{name}: {figures[-1]}", flush=True)
+    sections, metrics = [], {}
+    for kind in config.states:
+        figures = _compare_all(kind, config, env, names, saved)
+        metrics[kind] = dict(zip(names, figures, strict=True))
+        sections.append(f"## Start states: {kind}\n\n{table(names, figures)}")
     notes = (
-        f"\nStart states: the {config.states} policy's, after {list(config.warmup_steps)} steps of "
-        f"{config.n_episodes} episodes (those still running). Relative error: MSE / variance of "
-        "the true change, per observation entry, averaged (0 exact, ~1 no better than the "
-        "average change). Objective: the planners' (reward and barrier) over the run's GBP "
-        "horizon; random plans: N(0, init_std) free parameters, as GBP's restarts start. "
-        "GBP's plan: through the model, cold start; truth's plan: GBP through the true "
-        "dynamics, same settings; regret and optimism with 95% CIs over the start states.\n"
+        f"\nStart states: those of each reference policy ({', '.join(config.states)}) after "
+        f"{list(config.warmup_steps)} steps of {config.n_episodes} episodes (those still "
+        "running). Relative error: MSE / variance of the true change, per observation entry, "
+        "averaged (0 exact, ~1 no better than the average change). Objective: the planners' "
+        "(reward and barrier) over the run's GBP horizon; random plans: N(0, init_std) free "
+        "parameters, as GBP's restarts start. GBP's plan: through the model, cold start; "
+        "truth's plan: GBP through the true dynamics, same settings; regret and optimism with "
+        "95% CIs over the start states.\n"
     )
-    text = table(names, figures) + notes
+    text = "\n".join(sections) + notes
     io.atomic_write_text(run_dir / "table.md", text)
-    io.write_json(run_dir / "metrics.json", dict(zip(names, figures, strict=True)))
+    io.write_json(run_dir / "metrics.json", metrics)
     print(text)
     print(f"wrote {run_dir}")
     return run_dir
+
+
+def _compare_all(kind: str, config: Config, env: Any, names: list[str], saved: list) -> list:
+    """Every model's figures from start states of ``kind`` (shared unless "own-gbp")."""
+    shared = None if kind == "own-gbp" else start_states(kind, config, env, saved[0])
+    figures = []
+    for name, one in zip(names, saved, strict=True):
+        states, counts = shared or start_states(kind, config, env, one)
+        print(f"{kind}, {name}: start states {counts} (per warmup step: episodes still running)")
+        figures.append({**compare_model(config, one, env, states), "start_states": counts})
+        print(f"{kind}, {name}: {figures[-1]}", flush=True)
+    return figures
 
 
 if __name__ == "__main__":

@@ -276,7 +276,7 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
 
     config = mf.Config(
         runs=(str(run_dir),),
-        states="random",
+        states=("random",),
         n_episodes=3,
         warmup_steps=(0, 2),
         n_plans=2,
@@ -284,7 +284,9 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
         run_name="fid",
     )
     out = mf.main(config)
-    (figures,) = io.read_json(out / "metrics.json").values()
+    metrics = io.read_json(out / "metrics.json")
+    assert list(metrics) == ["random"]
+    (figures,) = metrics["random"].values()
     assert figures["horizon"] == 3 and figures["plans_per_state"] == 2
     counts = figures["start_states"]
     assert set(counts) == {"0", "2"} and counts["0"] == 3  # no episode ends at its reset
@@ -298,6 +300,9 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
     optimism = figures["gbp_plan_predicted_return"][0] - figures["gbp_plan_true_return"][0]
     assert figures["gbp_plan_optimism"][0] == pytest.approx(optimism, abs=1e-5)
     assert -1.0 <= figures["grad_cosine"] <= 1.0
-    assert "| tiny | " in (out / "table.md").read_text()
+    table = (out / "table.md").read_text()
+    assert "## Start states: random" in table and "| tiny | " in table
+    with pytest.raises(ValueError, match="expected distinct ones"):
+        mf.Config(runs=(str(run_dir),), states=("random", "random"))
     with pytest.raises(SystemExit, match="not a spaceship run"):
         run_main(mf.main, mf.Config, ["--runs", str(tmp_path), "--results-root", str(tmp_path)])
