@@ -142,8 +142,18 @@ def _mean_ci(values: Any) -> list[float]:
     return [mean, low, high]
 
 
-def compare_model(config: Config, saved: checkpoints.SavedModel, env: Any, states: Any) -> dict:
+def compare_model(
+    config: Config,
+    saved: checkpoints.SavedModel,
+    env: Any,
+    states: Any,
+    truth_plans: dict | None = None,
+) -> dict:
     """The fidelity figures of one saved model from ``states`` (JSON-ready dict).
+
+    ``truth_plans`` keeps GBP's plans through the true dynamics from these ``states``, keyed by
+    the GBP settings and barrier, for the next model compared from the same states (they do not
+    depend on the model; planning through the physics is the costliest part).
 
     Besides :func:`planners.fidelity.summarise`'s figures on the random plans: GBP's plan
     through the model from each state, its return predicted by the model and its true return
@@ -160,7 +170,12 @@ def compare_model(config: Config, saved: checkpoints.SavedModel, env: Any, state
     random_plans = plan_config.init_std * jax.random.normal(plan_key, (n, config.n_plans, *shape))
     obs = jax.vmap(core.observe, in_axes=(0, None))(states, env.params)
     model_plan = _gbp_plans(saved, model_step, saved.params, obs, model_key)
-    true_plan = _gbp_plans(saved, true_step, env.params, states, true_key, oracle.done_fn)
+    truth_plans = {} if truth_plans is None else truth_plans
+    if (saved.gbp, saved.barrier) not in truth_plans:
+        truth_plans[saved.gbp, saved.barrier] = _gbp_plans(
+            saved, true_step, env.params, states, true_key, oracle.done_fn
+        )
+    true_plan = truth_plans[saved.gbp, saved.barrier]
     true_return = functools.partial(
         gbp.hard_return, relax=relax, model_step=true_step, model_params=env.params,
         discount=plan_config.discount, done_fn=oracle.done_fn,
@@ -262,11 +277,13 @@ def main(config: Config) -> Path:
 def _compare_all(kind: str, config: Config, env: Any, names: list[str], saved: list) -> list:
     """Every model's figures from start states of ``kind`` (shared unless "own-gbp")."""
     shared = None if kind == "own-gbp" else start_states(kind, config, env, saved[0])
+    truth_plans: dict = {}  # GBP through the truth from the shared states: one per settings
     figures = []
     for name, one in zip(names, saved, strict=True):
         states, counts = shared or start_states(kind, config, env, one)
         print(f"{kind}, {name}: start states {counts} (per warmup step: episodes still running)")
-        figures.append({**compare_model(config, one, env, states), "start_states": counts})
+        plans = truth_plans if shared else None
+        figures.append({**compare_model(config, one, env, states, plans), "start_states": counts})
         print(f"{kind}, {name}: {figures[-1]}", flush=True)
     return figures
 
