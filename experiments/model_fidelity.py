@@ -20,6 +20,9 @@ states and with the same plans for every model:
   the regret) and against what the model predicted for it (the difference is the optimism: how
   far the planner exploits the model's errors).
 
+``--members`` also compares each member of an ensemble model alone (rows "<run> member k"): how
+much averaging the members changes what the planner gets.
+
 Writes ``results/model_fidelity/<run>/`` with ``table.md``, ``metrics.json`` and ``config.json``.
 """
 
@@ -72,6 +75,9 @@ class Config:
     left out)."""
     n_plans: int = 8
     """Random plans per start state, besides GBP's own (>= 2, for a rank correlation)."""
+    members: bool = False
+    """Also compare each member of an ensemble model on its own (rows "<run> member k", after
+    the ensemble's): what averaging the members changes, for the planner."""
     seed: int = 0
     """Seed of the start states and plans (the same for every model)."""
     results_root: str = "results/model_fidelity"
@@ -251,6 +257,8 @@ def main(config: Config) -> Path:
     names = [Path(run).name for run in config.runs]
     if len(set(names)) < len(names):  # folders of the same name: tell them apart by their path
         names = [str(run) for run in config.runs]
+    if config.members:
+        names, saved = _with_members(names, saved)
     sections, metrics = [], {}
     for kind in config.states:
         figures = _compare_all(kind, config, env, names, saved)
@@ -272,6 +280,20 @@ def main(config: Config) -> Path:
     print(text)
     print(f"wrote {run_dir}")
     return run_dir
+
+
+def _with_members(names: list[str], saved: list) -> tuple[list[str], list]:
+    """``names`` and ``saved`` with each ensemble's members after it, each as a model alone."""
+    out_names, out_saved = [], []
+    for name, one in zip(names, saved, strict=True):
+        out_names.append(name)
+        out_saved.append(one)
+        size = one.model.config.ensemble_size
+        for k in range(size) if size > 1 else ():
+            model, params = one.model.member(one.params, k)
+            out_names.append(f"{name} member {k}")
+            out_saved.append(one._replace(model=model, params=params))
+    return out_names, out_saved
 
 
 def _compare_all(kind: str, config: Config, env: Any, names: list[str], saved: list) -> list:

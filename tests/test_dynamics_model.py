@@ -89,6 +89,19 @@ def test_ensemble_params_have_member_axis_and_step_averages():
     obs, action = jnp.asarray(fake.obs[0]), jnp.asarray(fake.action[0])
     expected = np.mean([model.member_step(p, obs, action)[0] for p in members], axis=0)
     np.testing.assert_allclose(model.step(params, obs, action)[0], expected, rtol=1e-5)
+    # one member as a model of its own: its step is that member's
+    alone, alone_params = model.member(params, 2)
+    assert alone.config.ensemble_size == 1 and alone.obs_dim == 3
+    for got, want in zip(
+        alone.step(alone_params, obs, action),
+        model.member_step(members[2], obs, action),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="members 0..2"):
+        model.member(params, 3)
+    with pytest.raises(ValueError, match="stats/obs_mean"):
+        model.member(members[0], 0)
 
 
 def test_normalisation_statistics_come_from_the_training_part_only(monkeypatch):

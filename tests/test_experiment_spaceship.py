@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -302,6 +303,23 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
     assert -1.0 <= figures["grad_cosine"] <= 1.0
     table = (out / "table.md").read_text()
     assert "## Start states: random" in table and "| tiny | " in table
+    # --members: an ensemble's members follow it, each a model alone; other models stay as is
+    saved = checkpoints.load_model(run_dir)
+    pair = dynamics.DynamicsModel(
+        dataclasses.replace(saved.model.config, ensemble_size=2), saved.model.obs_dim,
+        saved.model.action_dim, saved.model.simplex_mask,
+    )  # fmt: skip
+    doubled = jax.tree.map(lambda x: jnp.concatenate([x, x + 0.01]), saved.params)
+    names, models = mf._with_members(
+        ["one", "two"], [saved, saved._replace(model=pair, params=doubled)]
+    )
+    assert names == ["one", "two", "two member 0", "two member 1"]
+    assert models[0] is saved and models[3].model.config.ensemble_size == 1
+    obs, action = jnp.zeros(saved.model.obs_dim), jnp.zeros(saved.model.action_dim)
+    np.testing.assert_array_equal(
+        models[2].model.step(models[2].params, obs, action)[0],
+        saved.model.step(saved.params, obs, action)[0],
+    )
     with pytest.raises(ValueError, match="expected distinct ones"):
         mf.Config(runs=(str(run_dir),), states=("random", "random"))
     with pytest.raises(SystemExit, match="not a spaceship run"):

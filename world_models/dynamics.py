@@ -369,6 +369,23 @@ class DynamicsModel:
             log=log,
         )
 
+    def member(self, params: dict[str, Any], index: int) -> tuple[DynamicsModel, dict[str, Any]]:
+        """Member ``index`` of an ensemble as a model of its own, e.g. to plan through it.
+
+        Returns ``(model, params)``: the model with ``ensemble_size=1``, whose ``step`` is that
+        member's, and the member's params (leading axis of length 1).
+
+        Raises:
+            ValueError: ``index`` outside ``[0, ensemble_size)``, or ``params`` not this
+                ensemble's.
+        """
+        size = self.config.ensemble_size
+        if not 0 <= index < size:
+            raise ValueError(f"member index={index}: the ensemble has members 0..{size - 1}")
+        self._check_params(params, (size,), "params")
+        model = dataclasses.replace(self, config=dataclasses.replace(self.config, ensemble_size=1))
+        return model, jax.tree.map(lambda leaf: leaf[index : index + 1], params)
+
     def description(self) -> dict[str, Any]:
         """The fields that fix the params' meaning, as flat JSON values (a checkpoint's header)."""
         config = io.to_jsonable(self.config)
