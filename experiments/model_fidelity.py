@@ -20,6 +20,9 @@ states and with the same plans for every model:
   the regret) and against what the model predicted for it (the difference is the optimism: how
   far the planner exploits the model's errors).
 
+Next to them, GBP's return through each model in the env (``closed_loop_episodes``, the same
+episodes for every model): what the figures are meant to explain.
+
 ``--members`` also compares each member of an ensemble model alone (rows "<run> member k"): how
 much averaging the members changes what the planner gets.
 
@@ -37,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents.common.evaluate import visited_states
+from agents.common.evaluate import evaluate_jax, visited_states
 from agents.common.stats import mean_ci
 from envs.jax_env import make_jax_env
 from envs.spaceship import core
@@ -75,6 +78,10 @@ class Config:
     left out)."""
     n_plans: int = 8
     """Random plans per start state, besides GBP's own (>= 2, for a rank correlation)."""
+    closed_loop_episodes: int = 64
+    """Episodes of GBP through each model in the env (the run's settings, replanning every step,
+    the same episodes for every model): the return the other figures are meant to explain; 0
+    skips it."""
     members: bool = False
     """Also compare each member of an ensemble model on its own (rows "<run> member k", after
     the ensemble's): what averaging the members changes, for the planner."""
@@ -93,8 +100,10 @@ class Config:
             raise ValueError(
                 f"--states {' '.join(self.states)}: expected distinct ones of {STATE_POLICIES}"
             )
-        if self.n_episodes < 1 or self.n_plans < 2:
-            raise ValueError("--n-episodes must be >= 1 and --n-plans >= 2")
+        if self.n_episodes < 1 or self.n_plans < 2 or self.closed_loop_episodes < 0:
+            raise ValueError(
+                "--n-episodes must be >= 1, --n-plans >= 2 and --closed-loop-episodes >= 0"
+            )
         if not self.warmup_steps or min(self.warmup_steps) < 0:
             raise ValueError(f"--warmup-steps {self.warmup_steps}: expected steps >= 0")
 
@@ -214,6 +223,20 @@ def compare_model(
     }
 
 
+def closed_loop_return(config: Config, saved: checkpoints.SavedModel, env: Any) -> list[float]:
+    """GBP's episode return through the model in the env (``[mean, ci95_low, ci95_high]``).
+
+    The run's GBP settings and barrier, replanning every step with warm start as the
+    experiment's GBP row does; the same episodes (key from ``config.seed``) for every model.
+    """
+    step = shaping.shaped(saved.model.step, saved.barrier, "obs")
+    policy = gbp.make_policy(saved.gbp, saved.relax, step, saved.params)
+    key = jax.random.fold_in(jax.random.key(config.seed), 2)
+    init = gbp.init_plan(saved.gbp, saved.relax)
+    result = evaluate_jax(env, policy, config.closed_loop_episodes, key, None, init)
+    return [result.mean, result.ci95_low, result.ci95_high]
+
+
 def _ci(values: list[float]) -> str:
     mean, low, high = values
     return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
@@ -274,6 +297,14 @@ def main(config: Config) -> Path:
         "truth's plan: GBP through the true dynamics, same settings; regret and optimism with "
         "95% CIs over the start states.\n"
     )
+    if config.closed_loop_episodes:
+        returns = [closed_loop_return(config, one, env) for one in saved]
+        metrics["closed_loop_gbp_return"] = dict(zip(names, returns, strict=True))
+        rows = [f"| {name} | {_ci(r)} |" for name, r in zip(names, returns, strict=True)]
+        sections.append(
+            f"## GBP through each model, in the env ({config.closed_loop_episodes} episodes)\n\n"
+            "| model | return [95% CI] |\n|---|---|\n" + "\n".join(rows) + "\n"
+        )
     text = "\n".join(sections) + notes
     io.atomic_write_text(run_dir / "table.md", text)
     io.write_json(run_dir / "metrics.json", metrics)

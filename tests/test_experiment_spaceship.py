@@ -281,12 +281,15 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
         n_episodes=3,
         warmup_steps=(0, 2),
         n_plans=2,
+        closed_loop_episodes=2,
         results_root=str(tmp_path),
         run_name="fid",
     )
     out = mf.main(config)
     metrics = io.read_json(out / "metrics.json")
-    assert list(metrics) == ["random"]
+    assert set(metrics) == {"random", "closed_loop_gbp_return"}
+    mean, low, high = metrics["closed_loop_gbp_return"]["tiny"]
+    assert low <= mean <= high and np.isfinite(mean)
     (figures,) = metrics["random"].values()
     assert figures["horizon"] == 3 and figures["plans_per_state"] == 2
     counts = figures["start_states"]
@@ -303,6 +306,7 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
     assert -1.0 <= figures["grad_cosine"] <= 1.0
     table = (out / "table.md").read_text()
     assert "## Start states: random" in table and "| tiny | " in table
+    assert "## GBP through each model, in the env (2 episodes)" in table
     # --members: an ensemble's members follow it, each a model alone; other models stay as is
     saved = checkpoints.load_model(run_dir)
     pair = dynamics.DynamicsModel(
