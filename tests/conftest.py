@@ -1,10 +1,14 @@
 """Test setup: headless pygame and JAX on the CPU, set before anything imports them.
 
 The tests' programs are small and mostly run once, so compiling them is most of the suite's
-time: XLA's backend optimisations are off (``JAX_DISABLE_MOST_OPTIMIZATIONS=1``, about a third
-less time on a 2-core CPU; export it as 0 to test the optimised programs), and the programs
-compiled in a test run are shared through one JAX compilation cache in the run's temporary
-folder (the xdist workers', so both use it; pytest deletes old ones), never reused by a later run.
+time. So XLA's backend optimisations are off (``JAX_DISABLE_MOST_OPTIMIZATIONS=1``, about a
+third less time on a 2-core CPU; export it as 0 to test the optimised programs); XLA:CPU's
+newer fusion emitters are off (``--xla_cpu_use_fusion_emitters=false`` appended to
+``XLA_FLAGS`` unless the flag is set there already: they lower each fusion through MLIR on
+more threads than CI's two cores, and the run took ~40% less time without them); and the
+programs compiled in a test run are shared through one JAX compilation cache in the run's
+temporary folder (the xdist workers', so both use it; pytest deletes old ones), never reused
+by a later run.
 """
 
 import os
@@ -16,6 +20,10 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+if "xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_use_fusion_emitters=false"
+    ).strip()
 
 
 @pytest.fixture(scope="session", autouse=True)
