@@ -38,11 +38,12 @@ import agents.ppo as ppo_lib
 from envs.driving.dataset import FrameDataConfig, collect_pairs
 from envs.driving.params import DrivingParams
 from experiments import io
+from experiments.claims import verdict_lines
 from experiments.configs import inline_cpu_dispatch, run_main, timing_note
 from experiments.driving_drivers import drivers_markdown, drivers_stage, model_claims
 from experiments.driving_model import ModelConfig
 from experiments.een_frames import train_frame_models
-from experiments.poke_claims import prediction_claims, verdict_lines
+from experiments.poke_claims import prediction_claims
 from experiments.poke_eval import (
     best_of_k_errors,
     best_of_k_markdown,

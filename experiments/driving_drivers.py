@@ -20,8 +20,8 @@ from agents.common.evaluate import EvalResult, evaluate_jax, seconds_per_action
 from agents.common.results import CHECKPOINT as AGENT_CHECKPOINT
 from envs.driving import driver, planning
 from envs.jax_env import JaxEnv, make_jax_env
+from experiments.claims import claim
 from experiments.driving_model import distgbp_policy, model_stage, replanning_policy
-from experiments.poke_claims import claim
 from experiments.stages import Stages
 from planners import cem, gbp, relax, shaping
 

@@ -28,9 +28,10 @@ import numpy as np
 from envs.poke import dataset
 from envs.poke.params import PokeParams
 from experiments import io
+from experiments.claims import verdict_lines
 from experiments.configs import run_main
 from experiments.een_frames import train_frame_models
-from experiments.poke_claims import other_claims, prediction_claims, verdict_lines
+from experiments.poke_claims import other_claims, prediction_claims
 from experiments.poke_eval import (
     best_of_k_errors,
     best_of_k_markdown,

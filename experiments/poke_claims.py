@@ -8,13 +8,8 @@ results of :mod:`experiments.poke_latent` and :mod:`experiments.poke_goal`.
 from __future__ import annotations
 
 from agents.common.stats import mean_ci
+from experiments.claims import claim
 from experiments.poke_eval import best_of_k
-
-
-def claim(name: str, held: bool, detail: str, log=print) -> dict:
-    """Prints and returns one claim's verdict."""
-    log(f"[{'HELD' if held else 'NOT HELD'}] {name}: {detail}")
-    return {"claim": name, "held": bool(held), "detail": detail}
 
 
 def _ci(row: dict, metric: str, digits: int = 4) -> str:
@@ -88,11 +83,4 @@ def other_claims(regression: dict, goal: dict, log=print) -> list[dict]:
             f"{goal['random_aimed']['rate']:.2f}",
             log,
         ),
-    ]
-
-
-def verdict_lines(claims: list[dict]) -> list[str]:
-    """Markdown list items ``- held: name (detail)`` / ``- NOT held: ...``, one per claim."""
-    return [
-        f"- {'held' if c['held'] else 'NOT held'}: {c['claim']} ({c['detail']})" for c in claims
     ]

@@ -13,6 +13,7 @@ import numpy as np
 
 from agents.common.evaluate import EvalResult
 from experiments import io
+from experiments.claims import claim, claim_line
 
 PAPER_A2C_STEPS = 3_800_000
 PAPER_MODEL_STEPS = 800_000
@@ -99,11 +100,14 @@ def _ci(result: Any) -> str:
     return f"{result.mean:.1f} [{result.ci95_low:.1f}, {result.ci95_high:.1f}]"
 
 
-def claims(rows: list[Row]) -> list[str]:
-    """The talk's claims, each 'held' or 'NOT held' with the measured figures."""
+def claims(rows: list[Row]) -> list[dict[str, Any]]:
+    """The talk's claims on one run's rows: ``{"claim", "held", "detail"}`` each.
+
+    Reads only the rows' means, 95% CIs, single-env times and env steps, so summary rows
+    rebuilt from a ``metrics.json`` (:func:`rows_from_metrics`) give the run's own verdicts.
+    """
     by = {row.name: row for row in rows}
     a2c_row, gbp_row, dist_row = by["A2C"], by["GBP"], by["DISTGBP"]
-    verdict = lambda ok: "held" if ok else "NOT held"  # noqa: E731
     # "Beats" needs both 95% CIs above A2C's: higher means alone can be noise.
     beats = min(gbp_row.result.ci95_low, dist_row.result.ci95_low) > a2c_row.result.ci95_high
     gbp_ci, dist_ci, a2c_ci = (_ci(r.result) for r in (gbp_row, dist_row, a2c_row))
@@ -113,16 +117,46 @@ def claims(rows: list[Row]) -> list[str]:
         side = "; DISTGBP above GBP" if dist_row.result.ci95_low > gbp_row.result.mean else ""
         side = side or "; DISTGBP below GBP"
     speedup = gbp_row.seconds_per_action / max(dist_row.seconds_per_action, 1e-12)
+    quiet = lambda _: None  # noqa: E731  (write_results prints them under the table)
     return [
-        f"model-based ({gbp_row.env_steps:,} model steps) beats A2C ({a2c_row.env_steps:,} steps): "
-        f"{verdict(beats)} (GBP {gbp_ci}, DISTGBP {dist_ci} vs A2C {a2c_ci}; held needs both "
-        "95% CIs above A2C's)",
-        f"DISTGBP matches GBP within its CI: {verdict(inside)} (GBP {gbp_row.result.mean:.1f}, "
-        f"DISTGBP {dist_row.result.mean:.1f} [{dist_row.result.ci95_low:.1f}, "
-        f"{dist_row.result.ci95_high:.1f}]{side})",
-        f"DISTGBP acts >= 10x faster than GBP: {verdict(speedup >= 10)} ({speedup:.1f}x: "
-        f"{gbp_row.seconds_per_action * 1e3:.2f} ms vs {dist_row.seconds_per_action * 1e3:.3f} ms)",
+        claim(
+            f"model-based ({gbp_row.env_steps:,} model steps) beats A2C "
+            f"({a2c_row.env_steps:,} steps)",
+            beats,
+            f"GBP {gbp_ci}, DISTGBP {dist_ci} vs A2C {a2c_ci}; held needs both 95% CIs above A2C's",
+            quiet,
+        ),
+        claim(
+            "DISTGBP matches GBP within its CI",
+            inside,
+            f"GBP {gbp_row.result.mean:.1f}, DISTGBP {dist_row.result.mean:.1f} "
+            f"[{dist_row.result.ci95_low:.1f}, {dist_row.result.ci95_high:.1f}]{side}",
+            quiet,
+        ),
+        claim(
+            "DISTGBP acts >= 10x faster than GBP",
+            speedup >= 10,
+            f"{speedup:.1f}x: {gbp_row.seconds_per_action * 1e3:.2f} ms vs "
+            f"{dist_row.seconds_per_action * 1e3:.3f} ms",
+            quiet,
+        ),
     ]
+
+
+def rows_from_metrics(metrics: dict[str, Any]) -> list[Row]:
+    """Summary rows (means, CIs, times, env steps; no episodes) from a run's ``metrics.json``."""
+    rows = []
+    for name, values in metrics["rows"].items():
+        result = EvalResult(
+            values["mean"],
+            values["ci95_low"],
+            values["ci95_high"],
+            np.zeros(0),
+            np.zeros(0, np.int64),
+            values["batched_seconds_per_step"],
+        )
+        rows.append(Row(name, result, values["seconds_per_action"], values["env_steps"]))
+    return rows
 
 
 def plot_curve(curve: dict[str, list[tuple[float, float]]], path: Path) -> None:
@@ -167,7 +201,7 @@ def write_results(
     text = (
         table
         + "\n\n## Claims (checked on the measured numbers)\n\n"
-        + "\n".join(f"- {line}" for line in checked)
+        + "\n".join(f"- {claim_line(verdict)}" for verdict in checked)
     )
     io.atomic_write_text(run_dir / "table.md", text + "\n")
     metrics = {
@@ -183,7 +217,8 @@ def write_results(
         for row in rows
     }
     io.write_json(
-        run_dir / "metrics.json", {"rows": metrics, "curve": curve, "distill_history": history}
+        run_dir / "metrics.json",
+        {"rows": metrics, "claims": checked, "curve": curve, "distill_history": history},
     )
     plot_curve(curve, run_dir / "curve.png")
     print(text)

@@ -16,8 +16,9 @@ from agents.common.evaluate import EvalResult, seconds_per_action
 from envs.jax_env import make_jax_env
 from experiments import io
 from experiments import spaceship as sp
+from experiments.claims import claim_line
 from experiments.configs import timing_note
-from experiments.spaceship_report import Row, claims
+from experiments.spaceship_report import Row, claims, rows_from_metrics
 from planners import cem, checkpoints, distill, gbp, relax
 from world_models import dynamics, trainer
 from world_models.data import Transitions
@@ -78,6 +79,15 @@ def test_main_writes_table_with_every_row(run_dir):
     assert metrics["rows"]["GBP"]["env_steps"] == 512
     assert metrics["rows"]["DISTGBP"]["env_steps"] == 512 + 32
     assert (run_dir / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    # the verdicts are kept, and the rows alone give them again (experiments.across_seeds)
+    assert [c["claim"].split(" (")[0] for c in metrics["claims"]] == [
+        "model-based",
+        "DISTGBP matches GBP within its CI",
+        "DISTGBP acts >= 10x faster than GBP",
+    ]
+    assert claims(rows_from_metrics(metrics)) == metrics["claims"]
+    for verdict in metrics["claims"]:
+        assert f"- {claim_line(verdict)}" in table.splitlines()
     config = io.read_json(run_dir / "config.json")
     assert config["model_budget"] == 512 and config["full"] is False
 
@@ -211,12 +221,13 @@ def test_claims_say_which_side_of_gbp_distgbp_falls(distgbp_mean, expected):
         _row("GBP", 31.0, 3.0, 2e-3, 800_000),
         _row("DISTGBP", distgbp_mean, 3.0, 1e-4, 800_000),
     ]
-    beats, matches, faster = claims(rows)
+    beats, matches, faster = (claim_line(c) for c in claims(rows))
     assert beats.split(": ")[1].startswith("held")
     assert expected in matches
     side = {30.0: "[27.0, 33.0])", 38.0: "; DISTGBP above GBP)", 20.0: "; DISTGBP below GBP)"}
     assert matches.endswith(side[distgbp_mean])
     assert "held (20.0x" in faster
+    assert [c["held"] for c in claims(rows)] == [True, distgbp_mean == 30.0, True]
 
 
 def test_beating_a2c_needs_separated_cis_and_the_speedup_is_not_rounded_up():
@@ -225,7 +236,7 @@ def test_beating_a2c_needs_separated_cis_and_the_speedup_is_not_rounded_up():
         _row("GBP", 31.0, 3.0, 9.6e-4, 800_000),
         _row("DISTGBP", 15.0, 3.0, 1e-4, 800_000),  # a higher mean, its CI [12, 18] overlaps
     ]
-    beats, _, faster = claims(rows)
+    beats, _, faster = (claim_line(c) for c in claims(rows))
     assert beats.split(": ")[1].startswith("NOT held (GBP 31.0 [28.0, 34.0], DISTGBP 15.0")
     assert faster.split(": ")[1].startswith("NOT held (9.6x")
 
