@@ -13,7 +13,8 @@ import jax
 import tyro
 
 from agents.common.results import read_run_config
-from agents.common.train import Algorithm, train
+from agents.common.seeds import train_seeds
+from agents.common.train import Algorithm, is_jax_env, train
 from experiments import io
 
 ConfigT = TypeVar("ConfigT")
@@ -31,6 +32,9 @@ class RunArgs(Generic[ConfigT]):
     """Seed of the PRNG key (network init, actions, envs)."""
     host: bool = False
     """Train on the host path (Gymnasium VectorEnv) even if the env has a JAX core."""
+    num_seeds: int = 1
+    """Seeds trained at once on the device path, one ``jit(vmap)`` for all: ``--seed``,
+    ``--seed`` + 1, ...; each gets its own folder ``<run>/seed<s>`` (``agents.common.seeds``)."""
     resume: Path | None = None
     """Run folder to continue from (its config.json gives the defaults of every flag)."""
     run_name: str | None = None
@@ -73,8 +77,9 @@ def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
             f"(--run-name {run_dir.name})"
         )
     config, saved = read_run_config(run_dir, config_cls)
-    return RunArgs(config=config, env=saved.get("env", RunArgs.env),
-                   seed=saved.get("seed", 0), host=saved.get("path") == "host")  # fmt: skip
+    return RunArgs(config=config, env=saved.get("env", RunArgs.env), seed=saved.get("seed", 0),
+                   host=saved.get("path") == "host",
+                   num_seeds=len(saved.get("seeds", (0,))))  # fmt: skip
 
 
 def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = None) -> Path:
@@ -95,10 +100,27 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
         run_dir = args.resume
     else:
         run_dir = io.make_run_dir(args.results_dir / algorithm.name, args.run_name)
-    extra = {"env": args.env, "seed": args.seed}
+    if args.resume is not None and args.num_seeds != default.num_seeds:
+        raise SystemExit(
+            f"error: --resume {args.resume}: the run trains {default.num_seeds} seed(s), not "
+            f"{args.num_seeds}; drop --num-seeds (a resumed run keeps its seeds)"
+        )
+    resume = args.resume is not None
     try:
+        if args.num_seeds > 1:
+            if args.host or not is_jax_env(env):
+                raise SystemExit(
+                    f"error: --num-seeds {args.num_seeds} trains on the device path, which "
+                    f"{args.env} {'--host turns off' if args.host else 'lacks (no JAX core)'}; "
+                    "train one --seed at a time"
+                )
+            seeds = range(args.seed, args.seed + args.num_seeds)
+            train_seeds(algorithm, args.config, env, seeds, run_dir=run_dir, resume=resume,
+                        extra_config={"env": args.env})  # fmt: skip
+            return run_dir
+        extra = {"env": args.env, "seed": args.seed}
         result = train(algorithm, args.config, env, jax.random.key(args.seed), run_dir=run_dir,
-                       resume=args.resume is not None, extra_config=extra)  # fmt: skip
+                       resume=resume, extra_config=extra)  # fmt: skip
     except io.CheckpointError as e:
         raise SystemExit(f"error: --resume {args.resume}: {e}") from e
     except io.RunFolderError as e:

@@ -136,7 +136,7 @@ def read_config(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     """
     import importlib
 
-    from agents.common.results import CONFIG, read_run_config
+    from agents.common.results import CONFIG, check_not_group, read_run_config
 
     file = Path(run_dir) / CONFIG
     algorithm = io.read_settings(file).get("algorithm")
@@ -145,6 +145,7 @@ def read_config(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
             f"{file}: algorithm {algorithm!r} is not one of {tuple(ALGORITHMS)}; a planner run "
             "loads with planners.checkpoints.load_policy"
         )
+    check_not_group(run_dir, io.read_settings(file))
     module = importlib.import_module(f"agents.{algorithm}")
     return read_run_config(run_dir, getattr(module, ALGORITHMS[algorithm]))
 

@@ -21,6 +21,8 @@ PARAMS = "params.ckpt"
 METRICS = "metrics.csv"
 CONFIG = "config.json"
 CURVE = "learning_curve.png"
+GROUP_PATH = "device-seeds"
+"""The ``path`` that a group of seeds trained together records (:mod:`agents.common.seeds`)."""
 
 
 # make_vec's own arguments in a vector env's spec.kwargs, and the vector entry points'
@@ -130,17 +132,25 @@ class RunLog:
             tree, meta = io.load_checkpoint(ckpt, target, self.expect)
         except io.CheckpointError as e:
             raise io.CheckpointError(f"{e}{_config_diff(self.run_dir, self.config)}") from e
-        steps = int(meta["env_steps"])
-        rows = io.read_csv(self.run_dir / METRICS) if (self.run_dir / METRICS).exists() else []
+        self.restore_rows(int(meta["env_steps"]))
+        return tree
+
+    def restore_rows(self, env_steps: int) -> None:
+        """Reads back the metric rows of the run up to ``env_steps`` (those a resume keeps)."""
+        file = self.run_dir / METRICS if self.run_dir is not None else None
+        rows = io.read_csv(file) if file is not None and file.exists() else []
         self.rows = [{k: float(v) for k, v in r.items()} for r in rows]
         for r in self.rows:
             r["env_steps"] = int(r["env_steps"])
-        self.rows = [r for r in self.rows if r["env_steps"] <= steps]
+        self.rows = [r for r in self.rows if r["env_steps"] <= env_steps]
         self.wall_time_offset = self.rows[-1]["wall_time"] if self.rows else 0.0
-        return tree
 
     def append(self, row: dict[str, float], tree: Any, params: Any) -> None:
-        """Adds a metric row; saves metrics, the full checkpoint and the params alone."""
+        """Adds a metric row; saves metrics, the full checkpoint and the params alone.
+
+        ``tree`` None writes no checkpoint, ``params`` None no params file (a run of several
+        seeds keeps one checkpoint for all and each seed's params in its own folder).
+        """
         self.rows.append(row)
         if self.run_dir is None:
             return
@@ -150,8 +160,10 @@ class RunLog:
         )
         io.write_csv(self.run_dir / METRICS, self.rows)
         meta = {**self.expect, "env_steps": int(row["env_steps"])}
-        io.save_checkpoint(self.run_dir / CHECKPOINT, tree, meta)
-        io.save_checkpoint(self.run_dir / PARAMS, params, meta)
+        if tree is not None:
+            io.save_checkpoint(self.run_dir / CHECKPOINT, tree, meta)
+        if params is not None:
+            io.save_checkpoint(self.run_dir / PARAMS, params, meta)
 
     def finish(self) -> None:
         """Writes the learning curve and says where the run went."""
@@ -162,16 +174,21 @@ class RunLog:
 
 
 def plot_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
-    """Mean episode return against environment steps."""
+    """Mean episode return against environment steps (a group of seeds: its 95% CI band)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [(r["env_steps"], r["mean_return"]) for r in rows if not math.isnan(r["mean_return"])]
+    kept = [r for r in rows if not math.isnan(r["mean_return"])]
     fig, ax = plt.subplots(figsize=(6, 4))
-    if points:
-        ax.plot(*zip(*points, strict=True))
+    if kept:
+        steps = [r["env_steps"] for r in kept]
+        (line,) = ax.plot(steps, [r["mean_return"] for r in kept])
+        if all(math.isfinite(r.get("ci95_low", math.nan)) for r in kept):  # several seeds
+            low, high = ([r[k] for r in kept] for k in ("ci95_low", "ci95_high"))
+            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, label="95% CI")
+            ax.legend()
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean episode return")
     ax.set_title(title)
@@ -237,3 +254,23 @@ def read_run_config(run_dir: str | Path, config_cls: type) -> tuple[Any, dict[st
     except io.CheckpointError as e:
         raise io.CheckpointError(f"{e} (the run was made by {saved.get('algorithm')!r})") from e
     return config, saved
+
+
+def seed_dir(run_dir: str | Path, seed: int) -> Path:
+    """The folder of one seed of a group run (:mod:`agents.common.seeds`)."""
+    return Path(run_dir) / f"seed{seed}"
+
+
+def check_not_group(run_dir: str | Path, saved: Mapping[str, Any]) -> None:
+    """Refuses to read a group folder of several seeds as one run, naming its seeds' folders.
+
+    Raises:
+        experiments.io.CheckpointError: ``saved`` (its ``config.json``) is a group's.
+    """
+    if saved.get("path") == GROUP_PATH:
+        seeds = saved.get("seeds", ())
+        folders = ", ".join(str(seed_dir(run_dir, s)) for s in seeds)
+        raise io.CheckpointError(
+            f"{run_dir} holds {len(seeds)} seeds trained together; load one seed's folder: "
+            f"{folders}"
+        )

@@ -263,20 +263,48 @@ def train(
     if resume:
         tree = run_log.load(path.checkpoint_tree(state))
         state = path.from_checkpoint(state, tree)
-    done_updates = int(state.env_steps) // config.steps_per_update
-    bar = results.Progress(config.num_updates * config.steps_per_update, int(state.env_steps),
-                           enabled=progress)  # fmt: skip
     start = time.perf_counter() - run_log.wall_time_offset
+
+    def record(state: Any, metrics: Mapping[str, Any]) -> dict[str, float]:
+        row = {"env_steps": int(state.env_steps), "wall_time": time.perf_counter() - start}
+        row.update(summarise(metrics))
+        check_finite(state.params, row, run_log.run_dir)
+        run_log.append(row, path.checkpoint_tree(state), state.params)
+        return row
+
+    state = run_chunks(path, state, config, record, progress)
+    run_log.finish()
+    return TrainResult(state.params, int(state.env_steps), run_log.rows, run_log.run_dir)
+
+
+def run_chunks(
+    path: Any,
+    state: Any,
+    config: Any,
+    record: Callable[[Any, Mapping[str, Any]], Mapping[str, float]],
+    progress: bool,
+) -> Any:
+    """The training loop of every path: chunks of ``updates_per_log`` updates until the end.
+
+    Args:
+        path: has ``run(state, num_updates) -> (state, metrics)``.
+        state: the training state (``env_steps``: () or, for several seeds, (K,) equal counts).
+        config: the algorithm config (run length, log interval).
+        record: called after every chunk with the new state and the chunk's metrics; writes
+            what the run keeps and returns the row the progress bar shows.
+        progress: show a progress bar.
+
+    Returns:
+        The final state.
+    """
+    steps = int(np.max(state.env_steps))
+    done_updates = steps // config.steps_per_update
+    bar = results.Progress(config.num_updates * config.steps_per_update, steps, enabled=progress)
     while done_updates < config.num_updates:
         chunk = min(config.updates_per_log, config.num_updates - done_updates)
         state, metrics = path.run(state, chunk)
         jax.block_until_ready(state.params)
         done_updates += chunk
-        row = {"env_steps": int(state.env_steps), "wall_time": time.perf_counter() - start}
-        row.update(summarise(metrics))
-        check_finite(state.params, row, run_log.run_dir)
-        run_log.append(row, path.checkpoint_tree(state), state.params)
-        bar.update(row)
+        bar.update(record(state, metrics))
     bar.close()
-    run_log.finish()
-    return TrainResult(state.params, int(state.env_steps), run_log.rows, run_log.run_dir)
+    return state
