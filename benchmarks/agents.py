@@ -4,9 +4,10 @@
 5 steps per env, RMSprop) after a warm-up call that compiles, on the device path (env + policy +
 update in one jitted ``lax.scan``) at several env counts, and on the host path (Gymnasium vector
 env stepped from Python, jitted update; a SyncVectorEnv and our jitted VectorEnv) at small env
-counts. Ratios are against the host path with the SyncVectorEnv
-measured in the same run at the same env count, and against Stable-Baselines3's A2C figures quoted
-from the issue (0.9K steps/s at 1 env, 12.7K at 16 envs on a 2-core CPU; NOT measured by us).
+counts, and several seeds trained at once (``--num-seeds``). Ratios are against the host path
+with the SyncVectorEnv measured in the same run at the same env count (seeds: against one seed
+at 16 envs), and against Stable-Baselines3's A2C figures quoted from the issue (0.9K steps/s
+at 1 env, 12.7K at 16 envs on a 2-core CPU; NOT measured by us).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tyro
 
 from agents.a2c import A2C, A2CConfig
 from agents.common.loop import init_train_state, run_updates
+from agents.common.seeds import SeedsPath
 from agents.common.train import HostPath, make_run_learner
 from benchmarks.common import gpu_target
 
@@ -46,25 +48,36 @@ class Config:
     """Env steps per host measurement."""
     env_id: str = "worldplan/Spaceship-v0"
     """Env id (must have a JAX core for the device path)."""
+    seed_counts: tuple[int, ...] = (4,)
+    """Seeds trained at once on the device path (``--num-seeds``, one ``jit(vmap)``), 16 envs
+    each; compared with one seed at 16 envs (a ``device_env_counts`` entry)."""
 
 
-def time_device(env, num_envs: int, steps: int, min_seconds: float = 1.0) -> float:
-    """Steps/s of jitted A2C updates on the device path (compile excluded).
+def time_device(
+    env, num_envs: int, steps: int, min_seconds: float = 1.0, num_seeds: int = 1
+) -> float:
+    """Steps/s of jitted A2C updates on the device path (compile excluded), summed over seeds.
 
     One compiled call runs ``steps // steps_per_update`` updates, clamped to [10, 500] so that a
-    call stays short at any env count; calls repeat until ``min_seconds`` have passed.
+    call stays short at any env count; calls repeat until ``min_seconds`` have passed. With
+    ``num_seeds`` > 1 each call trains that many seeds at once (:mod:`agents.common.seeds`).
     """
     config = A2CConfig(num_envs=num_envs)
     learner = make_run_learner(A2C, config, env)
     updates = min(500, max(10, steps // config.steps_per_update))
-    run = jax.jit(functools.partial(run_updates, learner, env), static_argnums=1)
-    state = init_train_state(learner, env, jax.random.key(0))
+    if num_seeds > 1:
+        seeds = SeedsPath(learner, env)
+        run, state = seeds.run, seeds.init(range(num_seeds))
+    else:
+        run = jax.jit(functools.partial(run_updates, learner, env), static_argnums=1)
+        state = init_train_state(learner, env, jax.random.key(0))
     state = jax.block_until_ready(run(state, updates))[0]  # compile and warm up
     calls, start = 0, time.perf_counter()
     while calls == 0 or time.perf_counter() - start < min_seconds:
         state = jax.block_until_ready(run(state, updates))[0]
         calls += 1
-    return calls * updates * config.steps_per_update / (time.perf_counter() - start)
+    steps_done = calls * updates * config.steps_per_update * num_seeds
+    return steps_done / (time.perf_counter() - start)
 
 
 def time_host(env_id: str, num_envs: int, steps: int, mode: str = "sync") -> float:
@@ -103,6 +116,11 @@ def main(config: Config) -> list[dict]:
         rate = time_device(env, n, config.steps)
         rows.append({"path": "device", "num_envs": n, "steps_per_s": rate})
         print(f"device path, {n} envs: {rate:,.0f} steps/s", flush=True)
+    for k in config.seed_counts:
+        rate = time_device(env, 16, config.steps, num_seeds=k)
+        rows.append({"path": f"device, {k} seeds at once (steps of all)", "num_envs": 16,
+                     "steps_per_s": rate})  # fmt: skip
+        print(f"device path, {k} seeds x 16 envs: {rate:,.0f} steps/s", flush=True)
     print(f"A2C training throughput, {config.env_id}, {jax.devices()[0].platform} "
           f"({jax.device_count()} device(s))\n")  # fmt: skip
     print("| path | envs | steps/s | vs host SyncVectorEnv (same run) | vs SB3 (quoted) |")
@@ -114,6 +132,9 @@ def main(config: Config) -> list[dict]:
         print(f"| {row['path']} | {n} | {v:,.0f} | {vs_host} | {vs_sb3} |")
     device = {r["num_envs"]: r["steps_per_s"] for r in rows if r["path"] == "device"}
     print()
+    for row in (r for r in rows if "seeds at once" in r["path"] and 16 in device):
+        print(f"{row['path'].split(' (')[0]}: {row['steps_per_s'] / device[16]:.1f}x the steps/s "
+              "of one seed at 16 envs (same run)")  # fmt: skip
     for n in sorted(set(device) & set(TARGET_STEPS_PER_S)):
         verdict = "held" if device[n] >= TARGET_STEPS_PER_S[n] else "not held"
         print(f"target >= {TARGET_STEPS_PER_S[n]:,.0f} steps/s at {n} envs (10x SB3's "

@@ -128,21 +128,28 @@ def test_envs_main_tiny(monkeypatch, capsys):
 
 def test_agents_main_tiny(monkeypatch, capsys):
     monkeypatch.setattr(agents, "time_device", functools.partial(agents.time_device, min_seconds=0))
-    config = agents.Config(device_env_counts=(1,), host_env_counts=(1,), steps=50, host_steps=20)
+    config = agents.Config(
+        device_env_counts=(1,), host_env_counts=(1,), steps=50, host_steps=20, seed_counts=(2,)
+    )
     rows = agents.main(config)
     text = capsys.readouterr().out
     assert [(r["path"], r["num_envs"]) for r in rows] == [
         ("host, SyncVectorEnv", 1),
         ("host, jitted", 1),
         ("device", 1),
+        ("device, 2 seeds at once (steps of all)", 16),
     ]
     assert_rates([r["steps_per_s"] for r in rows])
     host = rows[0]["steps_per_s"]
-    for row in rows:
+    for row in rows[:3]:
         cells = printed_row(text, [row["path"], "1"])
         assert float(cells[3].rstrip("x")) == pytest.approx(row["steps_per_s"] / host, abs=0.051)
         sb3 = row["steps_per_s"] / agents.SB3_REFERENCE[1]
         assert float(cells[4].rstrip("x")) == pytest.approx(sb3, abs=0.051)
+    cells = printed_row(text, [rows[3]["path"], "16"])  # no host row at 16 envs in this run
+    assert cells[3] == "-"
+    sb3 = rows[3]["steps_per_s"] / agents.SB3_REFERENCE[16]
+    assert float(cells[4].rstrip("x")) == pytest.approx(sb3, abs=0.051)
     assert f"best device throughput: {rows[2]['steps_per_s']:,.0f} steps/s at 1 envs" in text
 
 
