@@ -152,6 +152,11 @@ def _row_name(rows: dict[str, Any], name: str) -> str:
     return match
 
 
+def _numbers(values: list[Any]) -> np.ndarray:
+    """(S,) floats; JSON's null (a NaN the run wrote, e.g. a one-episode CI) becomes NaN."""
+    return np.array([np.nan if v is None else float(v) for v in values], np.float64)
+
+
 def _summary(values: np.ndarray) -> dict[str, Any]:
     """Mean over seeds, its 95% CI, the seeds' standard deviation, min, max and values."""
     mean, low, high = mean_ci(values)
@@ -182,13 +187,14 @@ def summarise(loaded: Loaded) -> dict[str, Any]:
             raise ValueError(f"{path} has rows {list(table)}, {loaded.paths[0]} {names}")
     rows = {}
     for name in names:
-        summary = _summary(np.array([t[name]["mean"] for t in tables]))
-        halves = [(t[name]["ci95_high"] - t[name]["ci95_low"]) / 2 for t in tables]
-        summary["within_run_half_width"] = float(np.mean(halves))
+        summary = _summary(_numbers([t[name]["mean"] for t in tables]))
+        halves = (_numbers([t[name][k] for t in tables]) for k in ("ci95_high", "ci95_low"))
+        summary["within_run_half_width"] = float(np.mean(np.subtract(*halves)) / 2)
         summary["seconds_per_action"] = float(np.median(_seconds(spec, loaded.metrics, name)))
         rows[name] = summary
     free, gbp, dist = (_row_name(tables[0], n) for n in (spec.model_free, GBP, DISTGBP))
-    diff = lambda a, b: _summary(np.array([t[a]["mean"] - t[b]["mean"] for t in tables]))  # noqa: E731
+    means = lambda name: _numbers([t[name]["mean"] for t in tables])  # noqa: E731
+    diff = lambda a, b: _summary(means(a) - means(b))  # noqa: E731
     differences = {
         f"{GBP} - {spec.model_free}": diff(gbp, free),
         f"{DISTGBP} - {spec.model_free}": diff(dist, free),

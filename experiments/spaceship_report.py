@@ -6,6 +6,7 @@ arXiv:1705.07177) live here beside the code that compares against them.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -145,17 +146,16 @@ def claims(rows: list[Row]) -> list[dict[str, Any]]:
 
 def rows_from_metrics(metrics: dict[str, Any]) -> list[Row]:
     """Summary rows (means, CIs, times, env steps; no episodes) from a run's ``metrics.json``."""
+    number = lambda x: math.nan if x is None else float(x)  # noqa: E731  (JSON null: NaN)
     rows = []
     for name, values in metrics["rows"].items():
-        result = EvalResult(
-            values["mean"],
-            values["ci95_low"],
-            values["ci95_high"],
-            np.zeros(0),
-            np.zeros(0, np.int64),
-            values["batched_seconds_per_step"],
-        )
-        rows.append(Row(name, result, values["seconds_per_action"], values["env_steps"]))
+        mean, low, high, batched, single = (
+            number(values[k])
+            for k in ("mean", "ci95_low", "ci95_high", "batched_seconds_per_step",
+                      "seconds_per_action")
+        )  # fmt: skip
+        result = EvalResult(mean, low, high, np.zeros(0), np.zeros(0, np.int64), batched)
+        rows.append(Row(name, result, single, values["env_steps"]))
     return rows
 
 

@@ -145,3 +145,19 @@ def test_driving_runs_use_their_own_rows_timings_and_stored_verdicts(tmp_path):
     assert [c["held"] for c in summary["claims"]][2]
     assert summary["run_claims"] == [{"claim": "model-based beats PPO", "held": 1, "of": 2}]
     assert summary["curve"] == {}
+
+
+def test_a_run_with_a_one_episode_row_still_pools(runs, tmp_path):
+    metrics = io.read_json(f"{runs[0]}/metrics.json")
+    metrics["rows"]["A2C"].update(ci95_low=None, ci95_high=None)  # as write_json stores NaN
+    io.write_json(f"{runs[0]}/metrics.json", metrics)
+    summary = across_seeds.summarise(across_seeds.load_runs(runs))
+    assert math.isnan(summary["rows"]["A2C"]["within_run_half_width"])
+    assert summary["rows"]["A2C"]["mean"] == pytest.approx(3.0)
+    # that run's own "beats A2C" verdict cannot be held without A2C's interval
+    assert [(c["held"], c["of"]) for c in summary["run_claims"]][0] == (2, 3)
+    config = across_seeds.Config(runs=tuple(runs), results_root=str(tmp_path / "out"))
+    assert (
+        "| A2C | 3.0 [-4.5, 10.5] | 3.0 | 0.0 .. 6.0 | nan |"
+        in (across_seeds.main(config) / "table.md").read_text()
+    )
