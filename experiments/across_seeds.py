@@ -127,12 +127,13 @@ def load_runs(runs: tuple[str, ...] | list[str]) -> Loaded:
     first = _flat(configs[0])
     for run, config in zip(runs[1:], configs[1:], strict=True):
         other = _flat(config)
-        for key in sorted(set(first) | set(other)):
-            if key.split(".")[0] not in MAY_DIFFER and first.get(key) != other.get(key):
-                raise io.RunFolderError(
-                    f"{run} differs from {runs[0]} in {key} ({other.get(key)!r} against "
-                    f"{first.get(key)!r}): pool only runs that differ in --seed"
-                )
+        differ = io.differing_fields(first, other, MAY_DIFFER)
+        if differ:
+            key = differ[0]
+            raise io.RunFolderError(
+                f"{run} differs from {runs[0]} in {key} ({other.get(key)!r} against "
+                f"{first.get(key)!r}): pool only runs that differ in --seed"
+            )
     seeds = [int(c["seed"]) for c in configs]
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:

@@ -68,6 +68,18 @@ def config_fingerprint(config: Any, ignore: Sequence[str] = ()) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def differing_fields(
+    first: Mapping[str, Any], second: Mapping[str, Any], ignore: Sequence[str] = ()
+) -> list[str]:
+    """Sorted names of the entries whose values differ (a missing entry reads as None).
+
+    Names in ``ignore`` are left out. How a refused checkpoint, resume or pooling of runs says
+    what differs.
+    """
+    names = (set(first) | set(second)) - set(ignore)
+    return sorted(name for name in names if first.get(name) != second.get(name))
+
+
 def temporary_path(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
     """A fresh name beside ``path`` for a file that will replace it (nothing is created).
 

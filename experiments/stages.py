@@ -155,8 +155,7 @@ def open_run(
                 f"{run_dir} holds an experiments.{other} run, not an experiments.{experiment} "
                 "one; pass the --run-name of a run of this experiment"
             )
-        keys = (set(saved) | set(config)) - set(IGNORED) - {EXPERIMENT}
-        differ = sorted(k for k in keys if saved.get(k) != config.get(k))
+        differ = io.differing_fields(saved, config, (*IGNORED, EXPERIMENT))
         if differ:
             raise io.CheckpointError(
                 f"{path}: the run was made with other settings ({', '.join(differ)} differ); "

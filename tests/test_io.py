@@ -55,3 +55,11 @@ def test_checkpoint_meta_keeps_the_order_of_history_columns(tmp_path):
     path = io.save_checkpoint(tmp_path / "a.ckpt", {"w": np.zeros(2)}, meta)
     assert list(io.read_checkpoint_meta(path)["history"][0]) == list(row)
     assert list(io.read_csv(io.write_csv(tmp_path / "h.csv", [row]))[0]) == list(row)
+
+
+def test_differing_fields_names_changed_missing_and_not_ignored_entries():
+    first = {"a": 1, "b": [1, 2], "c": "x", "seed": 0}
+    second = {"a": 1, "b": [1, 3], "d": 0, "seed": 1}
+    assert io.differing_fields(first, second) == ["b", "c", "d", "seed"]
+    assert io.differing_fields(first, second, ignore=("seed", "d")) == ["b", "c"]
+    assert io.differing_fields(first, dict(first)) == []

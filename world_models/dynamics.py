@@ -426,12 +426,13 @@ _ADDED_LATER = {"config.probabilistic": False, "config.nll_beta": 0.0}
 def _check_description(path: Any, saved: dict[str, Any], ours: dict[str, Any]) -> None:
     """Raises CheckpointError naming the first field (``config.hidden_sizes``) that differs."""
     saved = {**_ADDED_LATER, **saved}
-    for name in sorted(set(saved) | set(ours)):
-        if saved.get(name) != ours.get(name):
-            raise io.CheckpointError(
-                f"{path} was saved by a model with {name}={saved.get(name)!r}, but this "
-                f"model has {name}={ours.get(name)!r}; refusing to load it"
-            )
+    differ = io.differing_fields(saved, ours)
+    if differ:
+        name = differ[0]
+        raise io.CheckpointError(
+            f"{path} was saved by a model with {name}={saved.get(name)!r}, but this "
+            f"model has {name}={ours.get(name)!r}; refusing to load it"
+        )
 
 
 def prediction_errors(model: DynamicsModel, params: dict[str, Any], data: Transitions):

@@ -73,8 +73,7 @@ def _config_diff(run_dir: Path, config: Any) -> str:
     now = io.to_jsonable(config)
     diffs = [
         f"{k}: checkpoint {saved.get(k)!r} vs now {now.get(k)!r}"
-        for k in sorted(set(saved) | set(now))
-        if k not in RUN_LENGTH_FIELDS and saved.get(k) != now.get(k)
+        for k in io.differing_fields(saved, now, RUN_LENGTH_FIELDS)
     ]
     return ("; differing fields: " + ", ".join(diffs)) if diffs else ""
 
