@@ -24,6 +24,7 @@ for spaceship runs, ``curve.png`` (the learning curves' mean over seeds with its
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -65,11 +66,20 @@ class Spec(NamedTuple):
     seconds_key: str | None
     """Mapping ``row name -> single-env seconds per action`` (None: each row's own
     ``seconds_per_action``)."""
+    order: tuple[str, ...]
+    """Row names (or name prefixes) in the order the experiment's table lists them."""
 
 
 SPECS = {
-    "spaceship": Spec("rows", "A2C", None),
-    "driving": Spec("drivers", "PPO", "single_env_seconds_per_action"),
+    "spaceship": Spec(
+        "rows", "A2C", None, ("RANDOM", "A2C", "GBP", "DISTGBP", "CEM", "GBP (true dynamics)")
+    ),
+    "driving": Spec(
+        "drivers",
+        "PPO",
+        "single_env_seconds_per_action",
+        ("random", "IDM", "PPO", "GBP, learned", "CEM, learned", "DISTGBP", "GBP", "CEM"),
+    ),
 }
 GBP, DISTGBP = "GBP", "DISTGBP"
 
@@ -143,14 +153,58 @@ def load_runs(runs: tuple[str, ...] | list[str]) -> Loaded:
     return Loaded(configs[0][EXPERIMENT], seeds, [str(r) for r in runs], metrics)
 
 
-def _row_name(rows: dict[str, Any], name: str) -> str:
+def _row_name(names: list[str], name: str) -> str:
     """``name`` itself if a row has it, else the first row whose name starts with it."""
-    if name in rows:
+    if name in names:
         return name
-    match = next((row for row in rows if row.startswith(name)), None)
+    match = next((row for row in names if row.startswith(name)), None)
     if match is None:
-        raise ValueError(f"no row named {name!r} (rows: {', '.join(rows)})")
+        raise io.RunFolderError(f"no row named {name!r} (rows: {', '.join(names)})")
     return match
+
+
+def _masked(name: str) -> str:
+    """A row's name with its numbers masked: budgets in names may differ by seed."""
+    return re.sub(r"\d[\d,.]*", "#", name)
+
+
+def _rank(order: tuple[str, ...], name: str) -> int:
+    """Where ``name`` goes in ``order``: its own entry, else its first prefix, else last."""
+    if name in order:
+        return order.index(name)
+    return next((i for i, entry in enumerate(order) if name.startswith(entry)), len(order))
+
+
+def _aligned(loaded: Loaded, spec: Spec) -> tuple[list[str], list[dict], list[dict]]:
+    """Each run's rows and single-env times under the first run's row names, in table order.
+
+    Rows are matched by their names with numbers masked (``"DISTGBP, 200,032 env steps"``).
+
+    Returns:
+        ``(names, rows, seconds)``: the row names; per run, ``name -> its row``; per run,
+        ``name -> seconds per action`` (NaN for a row the run did not time).
+
+    Raises:
+        experiments.io.RunFolderError: a run whose rows are not the first run's.
+    """
+    first = loaded.metrics[0][spec.rows_key]
+    names = sorted(first, key=lambda name: (_rank(spec.order, name), name))
+    rows, seconds = [], []
+    for path, metrics in zip(loaded.paths, loaded.metrics, strict=True):
+        table = metrics[spec.rows_key]
+        own = {_masked(n): n for n in table}
+        if sorted(own) != sorted(_masked(n) for n in names):
+            raise io.RunFolderError(
+                f"{path} has rows {sorted(table)}, {loaded.paths[0]} {sorted(first)}"
+            )
+        matched = {n: own[_masked(n)] for n in names}
+        rows.append({n: table[o] for n, o in matched.items()})
+        if spec.seconds_key is None:
+            timed = {n: table[o]["seconds_per_action"] for n, o in matched.items()}
+        else:
+            timed = {n: metrics[spec.seconds_key].get(o) for n, o in matched.items()}
+        seconds.append({n: np.nan if s is None else float(s) for n, s in timed.items()})
+    return names, rows, seconds
 
 
 def _numbers(values: list[Any]) -> np.ndarray:
@@ -181,19 +235,15 @@ def summarise(loaded: Loaded) -> dict[str, Any]:
         [{"claim", "held", "of"}], "curve": {name: [[steps, mean, low, high], ...]}}``.
     """
     spec = SPECS[loaded.experiment]
-    tables = [m[spec.rows_key] for m in loaded.metrics]
-    names = list(tables[0])
-    for path, table in zip(loaded.paths, tables, strict=True):
-        if list(table) != names:
-            raise ValueError(f"{path} has rows {list(table)}, {loaded.paths[0]} {names}")
+    names, tables, seconds = _aligned(loaded, spec)
     rows = {}
     for name in names:
         summary = _summary(_numbers([t[name]["mean"] for t in tables]))
         halves = (_numbers([t[name][k] for t in tables]) for k in ("ci95_high", "ci95_low"))
         summary["within_run_half_width"] = float(np.mean(np.subtract(*halves)) / 2)
-        summary["seconds_per_action"] = float(np.median(_seconds(spec, loaded.metrics, name)))
+        summary["seconds_per_action"] = float(np.median([s[name] for s in seconds]))
         rows[name] = summary
-    free, gbp, dist = (_row_name(tables[0], n) for n in (spec.model_free, GBP, DISTGBP))
+    free, gbp, dist = (_row_name(names, n) for n in (spec.model_free, GBP, DISTGBP))
     means = lambda name: _numbers([t[name]["mean"] for t in tables])  # noqa: E731
     diff = lambda a, b: _summary(means(a) - means(b))  # noqa: E731
     differences = {
@@ -201,8 +251,7 @@ def summarise(loaded: Loaded) -> dict[str, Any]:
         f"{DISTGBP} - {spec.model_free}": diff(dist, free),
         f"{DISTGBP} - {GBP}": diff(dist, gbp),
     }
-    slow, fast = (_seconds(spec, loaded.metrics, n) for n in (gbp, dist))
-    speedups = [s / max(f, 1e-12) for s, f in zip(slow, fast, strict=True)]
+    speedups = [s[gbp] / max(s[dist], 1e-12) for s in seconds]
     return {
         "rows": rows,
         "differences": differences,
@@ -211,13 +260,6 @@ def summarise(loaded: Loaded) -> dict[str, Any]:
         "run_claims": _run_claims(loaded),
         "curve": _curve(loaded.metrics),
     }
-
-
-def _seconds(spec: Spec, metrics: list[dict[str, Any]], name: str) -> list[float]:
-    """Each run's single-env seconds per action of row ``name``."""
-    if spec.seconds_key is None:
-        return [float(m[spec.rows_key][name]["seconds_per_action"]) for m in metrics]
-    return [float(m[spec.seconds_key][name]) for m in metrics]
 
 
 def _claims(spec: Spec, differences: dict, speedups: list[float], n: int) -> list[dict]:

@@ -29,7 +29,7 @@ def table_markdown(experiment: str, seeds: list[int], summary: dict[str, Any]) -
         lines.append(
             f"| {name} | {ci_text(row)} | {row['std']:.1f} | {row['min']:.1f} .. "
             f"{row['max']:.1f} | {row['within_run_half_width']:.1f} | "
-            f"{row['seconds_per_action']:.5f} |"
+            f"{_seconds(row['seconds_per_action'])} |"
         )
     lines += ["", "Per seed:", "", "| row | " + " | ".join(f"seed {s}" for s in seeds)]
     lines[-1] += " |"
@@ -73,3 +73,8 @@ def plot_curve(curve: dict[str, list[list[float]]], path: Path, n: int) -> None:
     fig.tight_layout()
     io.save_figure(fig, path)
     plt.close(fig)
+
+
+def _seconds(value: float) -> str:
+    """Seconds per action, or "-" for a row the runs did not time."""
+    return "-" if np.isnan(value) else f"{value:.5f}"

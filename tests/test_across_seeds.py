@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from agents.common.stats import t_quantile_975
@@ -87,6 +88,8 @@ def test_main_writes_the_folder(runs, tmp_path):
     assert "| A2C | 3.0 [-4.5, 10.5] | 3.0 | 0.0 .. 6.0 | 2.0 | 0.00001 |" in table
     assert "- model-based beats A2C across 3 seeds: held (GBP - A2C 20.0 [17.5, 22.5]" in table
     assert "held in 2 of 3 runs" in table
+    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
+    assert rows[1:4] == ["| A2C", "| GBP", "| DISTGBP"]  # the table's order, not metrics.json's
     metrics = io.read_json(run_dir / "metrics.json")
     assert metrics["seeds"] == [0, 1, 2] and metrics["experiment"] == "spaceship"
     assert (run_dir / "curve.png").read_bytes()[:4] == b"\x89PNG"
@@ -122,16 +125,17 @@ def test_runs_that_cannot_be_pooled_are_refused(tmp_path, change, message):
 
 
 def test_driving_runs_use_their_own_rows_timings_and_stored_verdicts(tmp_path):
-    names = ("PPO, SB3 defaults, 1.0M env steps", "GBP, learned model, 200K", "DISTGBP, 200K")
     runs = []
     for seed, (ppo, gbp, dist) in enumerate(((20.0, 28.0, 22.0), (22.0, 30.0, 26.0))):
+        # a budget in a row's name may differ by seed: rows are matched with numbers masked
+        names = ("PPO, 1,000,000 env steps", "GBP, learned model", f"DISTGBP, 20{seed},032 steps")
         run = tmp_path / f"drive{seed}"
         run.mkdir()
         config = {"experiment": "driving", "seed": seed, "run_name": run.name}
         io.write_json(run / "config.json", config)
         means = dict(zip(names, (ppo, gbp, dist), strict=True))
         drivers = {n: {"mean": m, "ci95_low": m - 1, "ci95_high": m + 1} for n, m in means.items()}
-        seconds = dict(zip(names, (1e-5, 1.3e-3, 1.3e-5 * (seed + 1)), strict=True))
+        seconds = dict(zip(names[1:], (1.3e-3, 1.3e-5 * (seed + 1)), strict=True))  # as timed
         claims = [{"claim": "model-based beats PPO", "held": seed == 0, "detail": ""}]
         io.write_json(
             run / "metrics.json",
@@ -139,6 +143,12 @@ def test_driving_runs_use_their_own_rows_timings_and_stored_verdicts(tmp_path):
         )
         runs.append(str(run))
     summary = across_seeds.summarise(across_seeds.load_runs(runs))
+    assert list(summary["rows"]) == [  # the driving table's order, names of the first run
+        "PPO, 1,000,000 env steps",
+        "GBP, learned model",
+        "DISTGBP, 200,032 steps",
+    ]
+    assert np.isnan(summary["rows"]["PPO, 1,000,000 env steps"]["seconds_per_action"])
     assert summary["differences"]["GBP - PPO"]["per_seed"] == [8.0, 8.0]
     assert summary["differences"]["DISTGBP - PPO"]["per_seed"] == [2.0, 4.0]
     assert summary["speedups"] == pytest.approx([100.0, 50.0])
