@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from agents.common.results import check_not_group
 from experiments import io
 from experiments.stages import EXPERIMENT
 
@@ -40,8 +41,9 @@ def describe(run: str | Path) -> RunInfo:
     Folders written before ``config.json`` named its experiment are recognised by their fields.
 
     Raises:
-        experiments.io.CheckpointError: no readable ``config.json``, or a folder of an
-            experiment whose results hold no policy (towers, poke).
+        experiments.io.CheckpointError: no readable ``config.json``, a folder of an
+            experiment whose results hold no policy (towers, poke), or the folder of several
+            agents' seeds trained together (its message names the seeds' folders).
     """
     run = Path(run)
     file = run / "config.json"
@@ -52,6 +54,7 @@ def describe(run: str | Path) -> RunInfo:
         )
     settings = io.read_settings(file)
     if "algorithm" in settings:  # agents.a2c / agents.ppo
+        check_not_group(run, settings)  # several seeds trained together: one folder per seed
         name = str(settings["algorithm"])
         done = (run / "params.ckpt").exists()
         # agents.common.results.env_entries records the env id and its gymnasium.make kwargs.

@@ -18,6 +18,7 @@ from agents.common.seeds import group_metrics, train_seeds
 from agents.common.stats import t_quantile_975
 from agents.common.train import train
 from experiments import io
+from experiments import runs as runs_lib
 from tests.test_agents_toy_env import ToyVectorEnv, make_toy_env
 
 CONFIG = a2c.A2CConfig(total_steps=480, num_envs=16, n_steps=5, log_every_steps=160)
@@ -50,6 +51,9 @@ def test_each_seed_trains_as_it_would_alone_and_gets_its_own_folder(tmp_path):
     assert float(rows[-1]["mean_return"]) == pytest.approx(np.mean(last))
     with pytest.raises(io.CheckpointError, match="holds 2 seeds trained together; load one"):
         load_policy(group, env)
+    with pytest.raises(io.CheckpointError, match=f"seed's folder: {group}/seed3, {group}/seed5"):
+        runs_lib.describe(group)  # what experiments.render --run reads
+    assert runs_lib.describe(group / "seed3").policies == ("a2c",)
 
 
 def test_a_resumed_group_continues_exactly(tmp_path):
