@@ -40,7 +40,9 @@ from experiments.spaceship_report import rows_from_metrics
 from experiments.stages import EXPERIMENT, IGNORED, open_run
 
 MAY_DIFFER = (*IGNORED, "seed", "results_root")
-"""Config fields that may differ between the runs compared (everything else must match)."""
+"""Config fields that may differ between the runs compared, besides nested ``*.seed`` fields
+(a sub-config's seed, which some experiments derive from ``--seed``); everything else must
+match."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +139,8 @@ def load_runs(runs: tuple[str, ...] | list[str]) -> Loaded:
     first = _flat(configs[0])
     for run, config in zip(runs[1:], configs[1:], strict=True):
         other = _flat(config)
-        differ = io.differing_fields(first, other, MAY_DIFFER)
+        seeds = [k for k in (*first, *other) if k.endswith(".seed")]  # e.g. driving's data.seed
+        differ = io.differing_fields(first, other, (*MAY_DIFFER, *seeds))
         if differ:
             key = differ[0]
             raise io.RunFolderError(

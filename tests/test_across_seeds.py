@@ -131,7 +131,12 @@ def test_driving_runs_use_their_own_rows_timings_and_stored_verdicts(tmp_path):
         names = ("PPO, 1,000,000 env steps", "GBP, learned model", f"DISTGBP, 20{seed},032 steps")
         run = tmp_path / f"drive{seed}"
         run.mkdir()
-        config = {"experiment": "driving", "seed": seed, "run_name": run.name}
+        config = {
+            "experiment": "driving",
+            "seed": seed,
+            "run_name": run.name,
+            "data": {"seed": seed},
+        }
         io.write_json(run / "config.json", config)
         means = dict(zip(names, (ppo, gbp, dist), strict=True))
         drivers = {n: {"mean": m, "ci95_low": m - 1, "ci95_high": m + 1} for n, m in means.items()}
