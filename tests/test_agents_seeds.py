@@ -92,6 +92,9 @@ def test_bad_requests_are_refused(tmp_path):
     root = ["--results-dir", str(tmp_path), "--total-steps", "160", "--log-every-steps", "160"]
     with pytest.raises(SystemExit, match="--host turns off"):
         cli.main(a2c_impl.A2C, a2c.A2CConfig, [*root, "--num-seeds", "2", "--host"])
+    with pytest.raises(SystemExit, match="--num-seeds must be >= 1, got 0"):
+        cli.main(a2c_impl.A2C, a2c.A2CConfig, [*root, "--num-seeds", "0"])
+    assert not (tmp_path / "a2c").exists()  # refused before any run folder was made
     run = cli.main(a2c_impl.A2C, a2c.A2CConfig, [*root, "--num-seeds", "2", "--run-name", "g"])
     assert io.read_json(run / "config.json")["seeds"] == [0, 1]
     with pytest.raises(SystemExit, match="trains 2 seed\\(s\\), not 3"):

@@ -96,6 +96,14 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
             "drop --env (a resumed run keeps its env)"
         )
     env = make_env(args.env, args.config.num_envs, args.host)
+    if args.num_seeds < 1:
+        raise SystemExit(f"error: --num-seeds must be >= 1, got {args.num_seeds}")
+    if args.num_seeds > 1 and (args.host or not is_jax_env(env)):  # before any folder is made
+        raise SystemExit(
+            f"error: --num-seeds {args.num_seeds} trains on the device path, which "
+            f"{args.env} {'--host turns off' if args.host else 'lacks (no JAX core)'}; "
+            "train one --seed at a time"
+        )
     if args.resume is not None:
         run_dir = args.resume
     else:
@@ -108,12 +116,6 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
     resume = args.resume is not None
     try:
         if args.num_seeds > 1:
-            if args.host or not is_jax_env(env):
-                raise SystemExit(
-                    f"error: --num-seeds {args.num_seeds} trains on the device path, which "
-                    f"{args.env} {'--host turns off' if args.host else 'lacks (no JAX core)'}; "
-                    "train one --seed at a time"
-                )
             seeds = range(args.seed, args.seed + args.num_seeds)
             train_seeds(algorithm, args.config, env, seeds, run_dir=run_dir, resume=resume,
                         extra_config={"env": args.env})  # fmt: skip
