@@ -5,7 +5,7 @@
 #
 # Runs, each under its own time limit: the env rollout (benchmarks.envs, up to 1M envs), A2C
 # throughput (benchmarks.agents, up to 262K envs), planner time per action (benchmarks.planners,
-# PETS-scale CEM included), PhysNet and EEN training/sampling throughput (benchmarks.towers,
+# PETS-scale CEM included; GBP's rows once more with CUDA graphs for loops), PhysNet and EEN training/sampling throughput (benchmarks.towers,
 # benchmarks.poke; the CPU-only generation rows are skipped), then the paper-budget spaceship table
 # (python -m experiments.spaceship --full) with whatever time is left of SESSION_SECONDS.
 # Writes OUT_DIR/gpu_log.txt (everything) and the spaceship table, metrics, config and curve, and
@@ -33,7 +33,11 @@ step() {  # step LIMIT_SECONDS COMMAND...: runs COMMAND under a time limit, logs
 step 50 python3 -m benchmarks.envs --vector-sizes 1 65536 --rollout-sizes 16384 1048576
 step 75 python3 -m benchmarks.agents --device-env-counts 16 4096 65536 262144 \
     --host-env-counts 1 --steps 20000000
-step 60 python3 -m benchmarks.planners
+step 75 python3 -m benchmarks.planners
+# One state's GBP plan is latency-bound (~10^3 small dependent kernels): its rows again with XLA
+# capturing loops and conditionals in CUDA graphs too (a flag value this XLA rejects fails this step only)
+graphs=--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,WHILE,CONDITIONAL
+step 30 env XLA_FLAGS="${XLA_FLAGS:-} $graphs" python3 -m benchmarks.planners --gbp-only --gbp-batch 0
 step 35 python3 -m benchmarks.poke --no-simulate --batch-size 256 --steps 20 --samples 20000
 step 35 python3 -m benchmarks.towers --no-generation --train-examples 2048 --batch-size 64
 

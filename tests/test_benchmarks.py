@@ -58,7 +58,8 @@ COMMANDS = session_commands(SESSION.read_text())
 
 
 def test_session_commands_are_found():
-    assert sorted(module for module, _ in COMMANDS) == sorted([*PARSED, "benchmarks.envs"])
+    expected = [*PARSED, "benchmarks.envs", "benchmarks.planners"]  # planners: twice
+    assert sorted(module for module, _ in COMMANDS) == sorted(expected)
 
 
 def test_session_commands_join_continuations():
@@ -85,6 +86,8 @@ def test_session_flags_reach_the_config():
     assert not tyro.cli(poke.Config, args=by_module["benchmarks.poke"]).simulate
     assert not tyro.cli(towers.Config, args=by_module["benchmarks.towers"]).generation
     assert tyro.cli(spaceship.Config, args=by_module["experiments.spaceship"]).full
+    runs = [tyro.cli(planners.Config, args=a) for m, a in COMMANDS if m == "benchmarks.planners"]
+    assert [run.gbp_only for run in runs] == [False, True]
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -155,12 +158,14 @@ def test_agents_main_tiny(monkeypatch, capsys):
 
 @pytest.mark.slow  # about 20 s: it compiles four GBP planners and CEM, which no flag skips
 def test_planners_main_tiny(capsys):
-    rows = planners.main(planners.Config(repeats=1, pets=False, hidden_sizes=(8,)))
+    config = planners.Config(repeats=1, pets=False, hidden_sizes=(8,), gbp_batch=3)
+    rows = planners.main(config)
     text = capsys.readouterr().out
     assert [name for name, _ in rows] == [
         "GBP learned model (experiment config)",
         "GBP learned model (experiment config, not unrolled)",
         "GBP learned model (H15 N15 K4)",
+        "GBP learned model (experiment config, per action in a batch of 3)",
         "GBP true dynamics (experiment config)",
         "DISTGBP 1 env",
         "DISTGBP batched (per action, 1024)",
@@ -172,6 +177,31 @@ def test_planners_main_tiny(capsys):
         cells = printed_row(text, [name])
         assert float(cells[1]) == pytest.approx(seconds * 1e3, abs=6e-5)
         assert float(cells[2]) == pytest.approx(seconds / baseline, abs=6e-5)
+
+
+@pytest.mark.slow  # about 10 s: three GBP planners
+def test_planners_gbp_only_with_host_cpu_row(capsys):
+    config = planners.Config(
+        repeats=1, pets=False, hidden_sizes=(8,), gbp_batch=0, gbp_only=True, host_cpu_row=True
+    )
+    rows = planners.main(config)
+    text = capsys.readouterr().out
+    names = [name for name, _ in rows]
+    assert names[:3] == [
+        "GBP learned model (experiment config)",
+        "GBP learned model (experiment config, not unrolled)",
+        "GBP learned model (H15 N15 K4)",
+    ]
+    assert names[3:] == [planners.GBP_HOST_CPU]  # no batched row, no DISTGBP or CEM
+    assert_rates([seconds for _, seconds in rows])
+    assert f"{planners.GBP_HOST_CPU}: {rows[3][1] * 1e3:.4f} ms/action" in text
+    assert "DISTGBP" not in text
+
+
+@pytest.mark.parametrize("field", [{"repeats": 0}, {"gbp_batch": -1}])
+def test_planners_config_refuses_bad_values(field):
+    with pytest.raises(ValueError, match=next(iter(field))):
+        planners.Config(**field)
 
 
 def test_poke_main_tiny(capsys):
