@@ -40,10 +40,12 @@ class Config:
     env: str | None = None
     """Registered environment id (default: the env of the --run folder's policy, else
     worldplan/Spaceship-v0)."""
-    policy: str = "random"
+    policy: str | None = None
     """"random", "idm-driver" (Driving-v0's lane-keeping IDM driver), or a learned policy: gbp,
     distgbp, gbp-true, a2c (from an experiments.spaceship run), gbp, distgbp, ppo (from an
-    experiments.driving run), or a2c/ppo (from an agents.a2c/agents.ppo run); needs --run."""
+    experiments.driving run), or a2c/ppo (from an agents.a2c/agents.ppo run); needs --run.
+    Default: "random" without --run; with --run, the run's policy if it holds one (an agents
+    run), else an error that lists the ones it holds."""
     run: Path | None = None
     """Results folder of the experiment that trained the policy (for learned policies)."""
     episodes: int = 2
@@ -89,6 +91,32 @@ def _hand_policy(name: str, env_id: str) -> Policy:
     return lambda obs, env: idm_driver(env.unwrapped.get_state(), env.unwrapped.params)
 
 
+def resolve_policy(config: Config) -> str:
+    """The policy to play: ``--policy``, or the default that ``--run`` implies.
+
+    Raises:
+        ValueError: ``--run`` with a policy that reads no run (random, a hand-written one), or
+            ``--run`` without ``--policy`` on a run that holds several policies.
+        experiments.io.CheckpointError: ``--run`` is not a results folder with a policy.
+    """
+    if config.run is None:
+        return config.policy or "random"
+    if config.policy is not None:
+        if config.policy == "random" or config.policy in HAND_POLICIES:
+            raise ValueError(
+                f"--policy {config.policy} reads no run: drop --run {config.run}, or pick one "
+                f"of the policies it holds ({', '.join(runs.describe(config.run).policies)})"
+            )
+        return config.policy
+    info = runs.describe(config.run)
+    if len(info.policies) == 1:
+        return info.policies[0]
+    raise ValueError(
+        f"{config.run} is an {info.source} run with several policies: pick one with --policy "
+        f"({', '.join(info.policies)})"
+    )
+
+
 def resolve_env(config: Config) -> tuple[str, dict[str, Any]]:
     """The env id and ``gymnasium.make`` kwargs to play: the run's own, for a learned policy.
 
@@ -104,7 +132,7 @@ def resolve_env(config: Config) -> tuple[str, dict[str, Any]]:
         ) from e
     if not isinstance(kwargs, dict):
         raise ValueError(f"--env-kwargs must be a JSON dict, got {config.env_kwargs!r}")
-    learned = config.policy in PLANNER_POLICIES + AGENT_POLICIES
+    learned = resolve_policy(config) in PLANNER_POLICIES + AGENT_POLICIES
     if config.run is None or not learned:
         return config.env or runs.SPACESHIP, kwargs
     info = runs.describe(config.run)
@@ -119,6 +147,7 @@ def resolve_env(config: Config) -> tuple[str, dict[str, Any]]:
 def make_policy(config: Config, env: gym.Env) -> Policy:
     """Builds the policy named in the config (learned ones from ``config.run``)."""
     env_id = env.spec.id if env.spec is not None else str(config.env)
+    config = dataclasses.replace(config, policy=resolve_policy(config))
     if config.policy == "random":
         env.action_space.seed(config.seed)
         return lambda obs, env: env.action_space.sample()

@@ -50,6 +50,19 @@ def test_runs_that_cannot_play_say_why(tmp_path):
     assert runs.describe(old).policies == ("gbp", "distgbp", "ppo")
 
 
+def test_the_policy_defaults_to_the_runs_own_and_a_run_is_never_ignored(tmp_path):
+    assert render.resolve_policy(render.Config()) == "random"
+    agent = _run(tmp_path / "a2c", {"algorithm": "a2c", "env": "worldplan/Spaceship-v0"})
+    assert render.resolve_policy(render.Config(run=agent)) == "a2c"
+    ship = _run(tmp_path / "ship", {"experiment": "spaceship", "action_mode": "continuous"})
+    with pytest.raises(ValueError, match="several policies: pick one with --policy .*distgbp"):
+        render.resolve_policy(render.Config(run=ship))
+    with pytest.raises(ValueError, match="--policy random reads no run: drop --run"):
+        render.main(render.Config(policy="random", run=agent))
+    with pytest.raises(io.CheckpointError, match="holds no run"):
+        render.main(render.Config(run=tmp_path / "nothing"))
+
+
 @pytest.mark.parametrize("field", ["episodes", "fps"])
 def test_zero_episodes_or_frames_per_second_are_refused(field):
     with pytest.raises(ValueError, match=f"--{field} must be >= 1"):
