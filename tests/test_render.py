@@ -87,6 +87,15 @@ def test_agent_resume_refuses_another_env_and_an_empty_folder(tmp_path):
         cli.main(PPO, PPOConfig, ["--resume", str(run), "--env", "worldplan/Driving-v0"])
 
 
+def test_agents_cli_refuses_bad_flags_in_one_line(tmp_path):
+    results = ["--results-dir", str(tmp_path)]
+    with pytest.raises(SystemExit, match="error: num_envs must be >= 1, got 0"):
+        cli.main(PPO, PPOConfig, ["--num-envs", "0", *results])
+    with pytest.raises(SystemExit, match="error: --env worldplan/Nope-v0: .*Nope"):
+        cli.main(PPO, PPOConfig, ["--env", "worldplan/Nope-v0", *results])
+    assert not any(tmp_path.iterdir())  # no run folder was made
+
+
 def test_an_agents_run_trained_from_python_plays_in_its_recorded_env(tmp_path, monkeypatch):
     import gymnasium as gym
     import jax

@@ -89,13 +89,19 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
         default = _defaults(config_cls, argv) or RunArgs(config=config_cls())
     except io.CheckpointError as e:
         raise SystemExit(f"error: --resume: {e}") from e
-    args = tyro.cli(RunArgs[config_cls], args=argv, default=default)
+    try:
+        args = tyro.cli(RunArgs[config_cls], args=argv, default=default)
+    except ValueError as e:  # a config's own range check (e.g. --num-envs 0)
+        raise SystemExit(f"error: {e}") from e
     if args.resume is not None and args.env != default.env:
         raise SystemExit(
             f"error: --resume {args.resume}: the run trains on {default.env}, not {args.env}; "
             "drop --env (a resumed run keeps its env)"
         )
-    env = make_env(args.env, args.config.num_envs, args.host)
+    try:
+        env = make_env(args.env, args.config.num_envs, args.host)
+    except gym.error.Error as e:  # an unknown id, a missing dependency of a third-party env
+        raise SystemExit(f"error: --env {args.env}: {e}") from e
     if args.num_seeds < 1:
         raise SystemExit(f"error: --num-seeds must be >= 1, got {args.num_seeds}")
     if args.num_seeds > 1 and (args.host or not is_jax_env(env)):  # before any folder is made
