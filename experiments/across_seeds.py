@@ -138,6 +138,11 @@ def load_runs(runs: tuple[str, ...] | list[str]) -> Loaded:
         metrics.append(io.read_json(path / "metrics.json"))
     first = _flat(configs[0])
     for run, config in zip(runs[1:], configs[1:], strict=True):
+        if config[EXPERIMENT] != configs[0][EXPERIMENT]:
+            raise io.RunFolderError(
+                f"{run} is an experiments.{config[EXPERIMENT]} run and {runs[0]} an "
+                f"experiments.{configs[0][EXPERIMENT]} run: pool runs of one experiment"
+            )
         other = _flat(config)
         seeds = [k for k in (*first, *other) if k.endswith(".seed")]  # e.g. driving's data.seed
         differ = io.differing_fields(first, other, (*MAY_DIFFER, *seeds))

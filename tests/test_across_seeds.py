@@ -104,6 +104,7 @@ def test_main_writes_the_folder(runs, tmp_path):
         ("seed", "holds seed 0 more than once"),
         ("unfinished", "has not finished \\(no metrics.json\\)"),
         ("experiment", "holds an experiments.towers run"),
+        ("mixed", "seed1 is an experiments.driving run and .* an experiments.spaceship run"),
     ],
 )
 def test_runs_that_cannot_be_pooled_are_refused(tmp_path, change, message):
@@ -117,6 +118,8 @@ def test_runs_that_cannot_be_pooled_are_refused(tmp_path, change, message):
         (tmp_path / "seed1" / "metrics.json").unlink()
     elif change == "experiment":
         runs.append(_spaceship_run(tmp_path, 1, 1, config={"experiment": "towers"}))
+    elif change == "mixed":
+        runs.append(_spaceship_run(tmp_path, 1, 1, config={"experiment": "driving"}))
     with pytest.raises(io.RunFolderError, match=message):
         across_seeds.load_runs(runs)
     args = ["--runs", *runs, "--results-root", str(tmp_path / "out")]
