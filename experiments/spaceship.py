@@ -23,17 +23,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-
 import agents.a2c as a2c_lib
 from experiments import io
 from experiments.configs import inline_cpu_dispatch, refuse_replaced, run_main, timing_note
 from experiments.spaceship_phases import (
     barrier_note,
     forward_model,
+    learning_curve,
     model_based_rows,
-    planner_step,
-    quiet,
+    planner_rows,
     run_a2c,
 )
 from experiments.spaceship_report import (
@@ -44,7 +42,7 @@ from experiments.spaceship_report import (
 from experiments.spaceship_run import Run
 from experiments.stages import open_run
 from planners import cem as cem_lib
-from planners import checkpoints, oracle, shaping
+from planners import checkpoints, shaping
 from planners import distill as distill_lib
 from planners import gbp as gbp_lib
 from planners import relax as relax_lib
@@ -199,43 +197,14 @@ def main(config: Config) -> Path:
 
     model, params, data = forward_model(run)
     run.log(f"forward model trained on {len(data.obs):,} env steps")
-    for fraction in config.curve_fractions:
-        budget = int(fraction * len(data.obs)) // config.n_envs * config.n_envs  # whole steps
-        part = data_lib.take(data, slice(0, budget))
-        stage = f"curve-{fraction:g}"
-        if not run.stages.has(stage):
-            small = model.fit(part, config.model_fit, run.key(), log=quiet).params
-        else:
-            small = params  # not used: the stage's rows are loaded
-        small_rows, _, _ = model_based_rows(
-            run, stage, model, small, part.obs, config.curve_episodes
-        )
-        for row in small_rows:
-            curve[row.name].append((row.env_steps, row.result.mean))
+    learning_curve(run, model, data, curve)
     model_rows, student_params, history = model_based_rows(
         run, "model-based", model, params, data.obs
     )
     rows += model_rows
     for row in model_rows:
         curve[row.name].append((row.env_steps, row.result.mean))
-
-    cem_step = planner_step(config, model, cem_lib.model_step_for(config.cem, model))
-    cem_policy = cem_lib.make_policy(config.cem, relax, cem_step, params)
-    cem_plan0 = np.zeros((config.cem.horizon, relax.param_dim), np.float32)
-    rows += run.rows("cem", lambda: [run.row("CEM", cem_policy, cem_plan0, len(data.obs))])
-    true_policy = gbp_lib.make_policy(
-        config.gbp_true,
-        relax,
-        shaping.shaped(oracle.model_step, config.barrier, "env_state"),
-        run.env.params,
-        use_env_state=True,
-        done_fn=oracle.done_fn,
-    )
-    true_plan0 = gbp_lib.init_plan(config.gbp_true, relax)
-    name = "GBP (true dynamics)"
-    rows += run.rows(
-        "gbp-true", lambda: [run.row(name, true_policy, true_plan0, 0, uses_state=True)]
-    )
+    rows += planner_rows(run, model, params, len(data.obs))
 
     checkpoints.save_artifacts(
         run_dir,

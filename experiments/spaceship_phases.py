@@ -16,9 +16,10 @@ import agents.a2c as a2c_lib
 from agents.common.results import CHECKPOINT as A2C_CHECKPOINT
 from experiments.spaceship_report import Row, row_from_json, row_to_json
 from experiments.spaceship_run import Run
+from planners import cem as cem_lib
 from planners import distill as distill_lib
 from planners import gbp as gbp_lib
-from planners import shaping
+from planners import oracle, shaping
 from world_models import data as data_lib
 from world_models import dynamics as dynamics_lib
 
@@ -172,3 +173,54 @@ def model_based_rows(run: Run, name: str, model, params, buffer_obs, n=None) -> 
     values = {"rows": [row_to_json(r) for r in rows], "history": result.history}
     run.save(name, values, params=result.params)
     return rows, result.params, result.history
+
+
+def learning_curve(run: Run, model, data: data_lib.Transitions, curve: dict[str, list]) -> None:
+    """GBP and DISTGBP through models fitted on the first ``curve_fractions`` of ``data``.
+
+    Each fraction is phase ``curve-<fraction>`` (fitted, or loaded when finished); its points
+    ``(env steps, mean return)`` are appended to ``curve["GBP"]`` and ``curve["DISTGBP"]``.
+    """
+    config = run.config
+    for fraction in config.curve_fractions:
+        budget = int(fraction * len(data.obs)) // config.n_envs * config.n_envs  # whole steps
+        part = data_lib.take(data, slice(0, budget))
+        stage = f"curve-{fraction:g}"
+        small = None  # a finished stage's rows are loaded: no model needed
+        if not run.stages.has(stage):
+            small = model.fit(part, config.model_fit, run.key(), log=quiet).params
+        rows, _, _ = model_based_rows(run, stage, model, small, part.obs, config.curve_episodes)
+        for row in rows:
+            curve[row.name].append((row.env_steps, row.result.mean))
+
+
+def planner_rows(run: Run, model, params, model_steps: int) -> list[Row]:
+    """The rows of phases ``cem`` and ``gbp-true``, run or loaded.
+
+    CEM plans through the learned model; GBP (true dynamics) through the env's own dynamics,
+    from the env state.
+
+    Args:
+        run: the experiment's run.
+        model: the forward model.
+        params: its parameters.
+        model_steps: env steps the model was trained on (the CEM row's budget).
+    """
+    config, relax = run.config, run.relax
+    cem_step = planner_step(config, model, cem_lib.model_step_for(config.cem, model))
+    cem_policy = cem_lib.make_policy(config.cem, relax, cem_step, params)
+    cem_plan0 = np.zeros((config.cem.horizon, relax.param_dim), np.float32)
+    rows = run.rows("cem", lambda: [run.row("CEM", cem_policy, cem_plan0, model_steps)])
+    true_policy = gbp_lib.make_policy(
+        config.gbp_true,
+        relax,
+        shaping.shaped(oracle.model_step, config.barrier, "env_state"),
+        run.env.params,
+        use_env_state=True,
+        done_fn=oracle.done_fn,
+    )
+    true_plan0 = gbp_lib.init_plan(config.gbp_true, relax)
+    name = "GBP (true dynamics)"
+    return rows + run.rows(
+        "gbp-true", lambda: [run.row(name, true_policy, true_plan0, 0, uses_state=True)]
+    )
