@@ -247,6 +247,38 @@ def _settings(run_dir: Path) -> tuple[ModelConfig, Barrier, Barrier]:
     return config, road, cars
 
 
+class SavedModel(NamedTuple):
+    """A driving run's learned model, with the settings and barriers its planners used."""
+
+    config: ModelConfig
+    """The run's model, GBP, CEM and distillation settings."""
+    road: Barrier
+    """The road-edge barrier its planners added."""
+    cars: Barrier
+    """The barrier around the other cars its planners added."""
+    model: dynamics_lib.DynamicsModel
+    """The model."""
+    params: Any
+    """Its trained parameters."""
+
+
+def load_model(run_dir: str | Path) -> SavedModel:
+    """The learned model a driving results folder saved (its finished "model" phase).
+
+    Raises:
+        experiments.io.CheckpointError: no ``config.json`` with the model's settings, no
+            finished model phase, or a checkpoint that does not fit the settings.
+    """
+    run_dir = Path(run_dir)
+    config, road, cars = _settings(run_dir)
+    model = _model(config, make_jax_env("worldplan/Driving-v0"))
+    stages = Stages(run_dir)
+    phase = stages.load(STAGE, model.template())
+    if phase is None:
+        raise io.CheckpointError(f"{stages.folder} has no finished {STAGE!r} phase")
+    return SavedModel(config, road, cars, model, phase.params)
+
+
 def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
     """GBP through the learned model (``"gbp"``) or DISTGBP (``"distgbp"``) of a driving run.
 
@@ -266,20 +298,15 @@ def load_policy(run_dir: str | Path, name: str, seed: int = 0) -> HostPolicy:
     """
     if name not in ("gbp", "distgbp"):
         raise ValueError(f"name={name!r}: a driving run holds 'gbp' and 'distgbp'")
-    run_dir = Path(run_dir)
-    config, road, cars = _settings(run_dir)
-    env = make_jax_env("worldplan/Driving-v0")
-    model = _model(config, env)
-    stages = Stages(run_dir)
-    phase = stages.load(STAGE, model.template())
-    if phase is None:
-        raise io.CheckpointError(f"{stages.folder} has no finished {STAGE!r} phase")
+    saved = load_model(run_dir)
+    config, model = saved.config, saved.model
     if name == "gbp":
-        return HostPolicy(
-            *replanning_policy("gbp", config, model, phase.params, road, cars, env), seed
-        )
+        env = make_jax_env("worldplan/Driving-v0")
+        policy = replanning_policy("gbp", config, model, saved.params, saved.road, saved.cars, env)
+        return HostPolicy(*policy, seed)
     actions = relax.for_action_mode("continuous")
     student = distill_lib.DistilledPolicy(actions, model.obs_dim, config.distill.hidden_sizes)
+    stages = Stages(Path(run_dir))
     phase = stages.load(STUDENT_STAGE, student.template())
     if phase is None:
         raise io.CheckpointError(f"{stages.folder} has no finished {STUDENT_STAGE!r} phase")

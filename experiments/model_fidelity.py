@@ -1,15 +1,17 @@
-"""How well a spaceship forward model serves a planner: open-loop error, ranking, gradients.
+"""How well a learned forward model serves a planner: open-loop error, ranking, gradients.
 
 ``python -m experiments.model_fidelity --runs results/spaceship/A results/spaceship/B`` loads the
 forward model of each finished spaceship run (``planners.checkpoints.load_model``) and compares it
 with the true dynamics the way the planners use it (:mod:`planners.fidelity`), from the same start
-states and with the same plans for every model:
+states and with the same plans for every model. ``experiments.driving`` runs are compared the same
+way (their state model through the road and car barriers; :mod:`experiments.fidelity_tasks` holds
+what differs between the two experiments):
 
 * start states: where episodes of a reference policy are after ``warmup_steps`` steps, one table
   per ``--states`` kind; by default both GBP through the true dynamics (the states a good
   planner visits, the same for every model) and GBP through each model (``own-gbp``: the states
-  it visits when it plans); ``random``: the sticky random policy that collects most of a
-  model's data;
+  it visits when it plans); ``random``: the policy that collects most of a model's data (the
+  sticky random policy; for driving, the exploring IDM driver);
 * plans: ``n_plans`` random plans per state, drawn as GBP's restarts start
   (``N(0, init_std)`` free parameters over the run's GBP horizon), plus the plan GBP makes through
   the model from that state (cold start);
@@ -43,19 +45,13 @@ import numpy as np
 from agents.common.evaluate import evaluate_jax, visited_states
 from agents.common.stats import mean_ci
 from envs.jax_env import make_jax_env
-from envs.spaceship import core
 from experiments import io
 from experiments.configs import run_main
-from experiments.spaceship import Config as SpaceshipConfig
+from experiments.fidelity_tasks import Subject, Task, load_subjects, with_members
 from experiments.stages import open_run
-from planners import checkpoints, fidelity, gbp, oracle, shaping
-from world_models import data as data_lib
+from planners import fidelity, gbp
 
 STATE_POLICIES = ("gbp-true", "own-gbp", "random")
-OBS_GROUPS = {"ship": (0, 1, 2, 3, 4, 5), "targets": (6, 7, 8, 9, 12)}
-"""Spaceship observation entries (``envs.spaceship.core.observe``) whose errors are reported apart:
-the ship's motion (position, velocity, planet offset) and the target bookkeeping (offsets to the
-current and next target, share still to visit), which jumps when a target is reached."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,14 +59,14 @@ class Config:
     """Settings of the model-fidelity comparison (defaults: about a minute a model on a CPU)."""
 
     runs: tuple[str, ...] = ()
-    """Finished ``experiments.spaceship`` results folders whose forward models are compared (one
-    action mode for all)."""
+    """Finished ``experiments.spaceship`` (or ``experiments.driving``) results folders whose
+    forward models are compared (one experiment and one action mode for all)."""
     states: tuple[str, ...] = ("gbp-true", "own-gbp")
     """Reference policies whose visited states are the start states, one table each: "gbp-true"
     (GBP through the true dynamics, the experiment's settings; the same states for every
     model), "own-gbp" (GBP through the model compared: the states it visits when it plans,
-    different per model) and "random" (the sticky random policy that collects most of a
-    model's data)."""
+    different per model) and "random" (the policy that collects most of a model's data: the
+    sticky random policy; for driving, the exploring IDM driver)."""
     n_episodes: int = 64
     """Episodes of the reference policy; each gives one start state per warmup step."""
     warmup_steps: tuple[int, ...] = (0, 15, 30, 45)
@@ -94,7 +90,9 @@ class Config:
 
     def __post_init__(self) -> None:
         if not self.runs:
-            raise ValueError("--runs: name at least one experiments.spaceship results folder")
+            raise ValueError(
+                "--runs: name at least one experiments.spaceship or experiments.driving folder"
+            )
         unknown = [kind for kind in self.states if kind not in STATE_POLICIES]
         if not self.states or unknown or len(set(self.states)) < len(self.states):
             raise ValueError(
@@ -108,28 +106,23 @@ class Config:
             raise ValueError(f"--warmup-steps {self.warmup_steps}: expected steps >= 0")
 
 
-def _reference_policy(kind: str, config: Config, env: Any, saved: checkpoints.SavedModel):
+def _reference_policy(kind: str, config: Config, env: Any, task: Task, subject: Subject):
     """(policy, init_carry) of the ``kind`` of start states (:attr:`Config.states`)."""
-    relax = saved.relax
     if kind == "random":
-        return data_lib.sticky_policy(relax, 0.8), relax.random(jax.random.key(config.seed))
+        return task.data_policy(subject, env, jax.random.key(config.seed))
     if kind == "own-gbp":
-        step = shaping.shaped(saved.model.step, saved.barrier, "obs")
-        policy = gbp.make_policy(saved.gbp, relax, step, saved.params)
-        return policy, gbp.init_plan(saved.gbp, relax)
-    defaults = SpaceshipConfig()
-    step = shaping.shaped(oracle.model_step, defaults.barrier, "env_state")
-    policy = gbp.make_policy(
-        defaults.gbp_true, relax, step, env.params, use_env_state=True, done_fn=oracle.done_fn
-    )
-    return policy, gbp.init_plan(defaults.gbp_true, relax)
+        policy = gbp.make_policy(
+            subject.gbp, subject.relax, task.model_step(subject, env), subject.params
+        )
+        return policy, gbp.init_plan(subject.gbp, subject.relax)
+    return task.reference_gbp(env, subject.relax)
 
 
 def start_states(
-    kind: str, config: Config, env: Any, saved: checkpoints.SavedModel
+    kind: str, config: Config, env: Any, task: Task, subject: Subject
 ) -> tuple[Any, dict[int, int]]:
     """Start states of ``kind`` (leaves (M, ...)) and how many each warmup step gave."""
-    policy, carry = _reference_policy(kind, config, env, saved)
+    policy, carry = _reference_policy(kind, config, env, task, subject)
     steps = max(config.warmup_steps) + 1
     keys = jax.random.split(jax.random.key(config.seed), config.n_episodes)
     run = jax.jit(jax.vmap(functools.partial(visited_states, env, policy, steps, carry)))
@@ -144,12 +137,13 @@ def start_states(
     return jax.tree.map(lambda *xs: jnp.asarray(np.concatenate(xs)), *picked), counts
 
 
-def _gbp_plans(saved: checkpoints.SavedModel, step, params, states, key, done_fn=None):
+def _gbp_plans(subject: Subject, step, params, states, key, done_fn=None):
     """GBP's plans (the run's settings, cold start) from each of N start states."""
-    planner = gbp.make_planner(saved.gbp, saved.relax, step, done_fn)
+    planner = gbp.make_planner(subject.gbp, subject.relax, step, done_fn)
     batched = jax.jit(jax.vmap(planner, in_axes=(None, 0, None, 0)))
     n = jax.tree.leaves(states)[0].shape[0]
-    return batched(params, states, gbp.init_plan(saved.gbp, saved.relax), jax.random.split(key, n))
+    plan0 = gbp.init_plan(subject.gbp, subject.relax)
+    return batched(params, states, plan0, jax.random.split(key, n))
 
 
 def _mean_ci(values: Any) -> list[float]:
@@ -159,56 +153,64 @@ def _mean_ci(values: Any) -> list[float]:
 
 def compare_model(
     config: Config,
-    saved: checkpoints.SavedModel,
+    task: Task,
+    subject: Subject,
     env: Any,
     states: Any,
     truth_plans: dict | None = None,
 ) -> dict:
-    """The fidelity figures of one saved model from ``states`` (JSON-ready dict).
+    """The fidelity figures of one model from ``states`` (JSON-ready dict).
 
     ``truth_plans`` keeps GBP's plans through the true dynamics from these ``states``, keyed by
-    the GBP settings and barrier, for the next model compared from the same states (they do not
+    the GBP settings and shaping, for the next model compared from the same states (they do not
     depend on the model; planning through the physics is the costliest part).
 
     Besides :func:`planners.fidelity.summarise`'s figures on the random plans: GBP's plan
     through the model from each state, its return predicted by the model and its true return
-    (open loop, executed actions), GBP's plan through the true dynamics with the same settings,
-    the regret (true return of the truth's plan minus the model's) and the optimism (predicted
-    minus true return of the model's plan), as ``[mean, ci95_low, ci95_high]`` over the states.
+    (open loop, executed actions), GBP's plan through the true dynamics with the same settings
+    (made with ``task.planning_params``), the regret (true return of the truth's plan minus the
+    model's) and the optimism (predicted minus true return of the model's plan), as
+    ``[mean, ci95_low, ci95_high]`` over the states. True returns and rollouts use the env's
+    own params.
     """
-    relax, plan_config = saved.relax, saved.gbp
-    model_step = shaping.shaped(saved.model.step, saved.barrier, "obs")
-    true_step = shaping.shaped(oracle.model_step, saved.barrier, "env_state")
+    relax, plan_config = subject.relax, subject.gbp
+    model_step = task.model_step(subject, env)
+    true_step = task.true_step(subject, env.params)
     n = jax.tree.leaves(states)[0].shape[0]
     shape = (plan_config.horizon, relax.param_dim)
     plan_key, model_key, true_key = jax.random.split(jax.random.key(config.seed + 1), 3)
     random_plans = plan_config.init_std * jax.random.normal(plan_key, (n, config.n_plans, *shape))
-    obs = jax.vmap(core.observe, in_axes=(0, None))(states, env.params)
-    model_plan = _gbp_plans(saved, model_step, saved.params, obs, model_key)
+    obs = jax.vmap(task.observe, in_axes=(None, 0))(env.params, states)
+    model_plan = _gbp_plans(subject, model_step, subject.params, obs, model_key)
     truth_plans = {} if truth_plans is None else truth_plans
-    if (saved.gbp, saved.barrier) not in truth_plans:
-        truth_plans[saved.gbp, saved.barrier] = _gbp_plans(
-            saved, true_step, env.params, states, true_key, oracle.done_fn
+    if (subject.gbp, subject.shaping) not in truth_plans:
+        planning_params = task.planning_params(env)
+        truth_plans[subject.gbp, subject.shaping] = _gbp_plans(
+            subject,
+            task.true_step(subject, planning_params),
+            planning_params,
+            states,
+            true_key,
+            task.done_fn,
         )
-    true_plan = truth_plans[saved.gbp, saved.barrier]
-    true_return = functools.partial(
+    true_plan = truth_plans[subject.gbp, subject.shaping]
+    true_return = jax.jit(jax.vmap(functools.partial(
         gbp.hard_return, relax=relax, model_step=true_step, model_params=env.params,
-        discount=plan_config.discount, done_fn=oracle.done_fn,
-    )  # fmt: skip
-    model_plan_return = np.asarray(
-        jax.jit(jax.vmap(lambda z, s: true_return(z, state=s)))(model_plan.plan, states)
-    )
+        discount=plan_config.discount, done_fn=task.done_fn,
+    )))  # fmt: skip
+    model_plan_return = np.asarray(true_return(model_plan.plan, state=states))
+    true_plan_return = np.asarray(true_return(true_plan.plan, state=states))
     run = fidelity.make_compare(
         relax,
         fidelity.Dynamics(model_step),
-        fidelity.Dynamics(true_step, oracle.done_fn),
-        lambda params, state: core.observe(state, params),
+        fidelity.Dynamics(true_step, task.done_fn),
+        task.observe,
         plan_config.discount,
     )
     z = jnp.concatenate([model_plan.plan[:, None], random_plans], axis=1)
-    result = run(saved.params, env.params, states, z)
+    result = run(subject.params, env.params, states, z)
     steps = sorted({1, min(5, plan_config.horizon), plan_config.horizon})
-    figures = fidelity.summarise(jax.tree.map(lambda x: x[:, 1:], result), steps, OBS_GROUPS)
+    figures = fidelity.summarise(jax.tree.map(lambda x: x[:, 1:], result), steps, task.obs_groups)
     at_plan = np.asarray(result.grad_cosine[:, 0])
     at_plan = at_plan[np.isfinite(at_plan)]
     return {
@@ -217,22 +219,22 @@ def compare_model(
         "grad_cosine_at_gbp_plan": float(at_plan.mean()) if len(at_plan) else None,
         "gbp_plan_predicted_return": _mean_ci(model_plan.objective),
         "gbp_plan_true_return": _mean_ci(model_plan_return),
-        "true_gbp_plan_return": _mean_ci(true_plan.objective),
-        "gbp_plan_regret": _mean_ci(np.asarray(true_plan.objective) - model_plan_return),
+        "true_gbp_plan_return": _mean_ci(true_plan_return),
+        "gbp_plan_regret": _mean_ci(true_plan_return - model_plan_return),
         "gbp_plan_optimism": _mean_ci(np.asarray(model_plan.objective) - model_plan_return),
     }
 
 
-def closed_loop_return(config: Config, saved: checkpoints.SavedModel, env: Any) -> list[float]:
+def closed_loop_return(config: Config, task: Task, subject: Subject, env: Any) -> list[float]:
     """GBP's episode return through the model in the env (``[mean, ci95_low, ci95_high]``).
 
-    The run's GBP settings and barrier, replanning every step with warm start as the
+    The run's GBP settings and shaping, replanning every step with warm start as the
     experiment's GBP row does; the same episodes (key from ``config.seed``) for every model.
     """
-    step = shaping.shaped(saved.model.step, saved.barrier, "obs")
-    policy = gbp.make_policy(saved.gbp, saved.relax, step, saved.params)
+    step = task.model_step(subject, env)
+    policy = gbp.make_policy(subject.gbp, subject.relax, step, subject.params)
     key = jax.random.fold_in(jax.random.key(config.seed), 2)
-    init = gbp.init_plan(saved.gbp, saved.relax)
+    init = gbp.init_plan(subject.gbp, subject.relax)
     result = evaluate_jax(env, policy, config.closed_loop_episodes, key, None, init)
     return [result.mean, result.ci95_low, result.ci95_high]
 
@@ -242,22 +244,24 @@ def _ci(values: list[float]) -> str:
     return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
 
 
-def table(names: list[str], figures: list[dict]) -> str:
-    """The markdown table of every model's figures."""
+def table(names: list[str], figures: list[dict], groups: tuple[str, ...]) -> str:
+    """The markdown table of every model's figures; ``groups``: the observation groups."""
+    errors = [f"{group} rel. error, 1 / 5 / H steps" for group in groups[:1]]
+    errors += [f"{group}'" for group in groups[1:]]
     lines = [
-        "| model | ship rel. error, 1 / 5 / H steps | targets' | objective MAE | rank corr. "
+        f"| model | {' | '.join(errors)} | objective MAE | rank corr. "
         "| grad cos: random plans | grad cos: GBP's plan | GBP's plan: predicted / true "
         "return | truth's plan | regret | optimism |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|" + "---|" * (9 + len(groups)),
     ]
     for name, f in zip(names, figures, strict=True):
-        ship, targets = (
-            " / ".join(f"{v:.3f}" for v in f["relative_error"][group].values())
-            for group in ("ship", "targets")
-        )
+        by_group = [
+            " / ".join(f"{v:.3f}" for v in f["relative_error"][group].values()) for group in groups
+        ]
+        by_group[0] += f" (H={f['horizon']})"
         at_plan = f["grad_cosine_at_gbp_plan"]
         lines.append(
-            f"| {name} | {ship} (H={f['horizon']}) | {targets} | {f['return_mae']:.2f} | "
+            f"| {name} | {' | '.join(by_group)} | {f['return_mae']:.2f} | "
             f"{f['rank_correlation']:.2f} | {f['grad_cosine']:.2f} | "
             f"{'-' if at_plan is None else f'{at_plan:.2f}'} | "
             f"{f['gbp_plan_predicted_return'][0]:.2f} / {f['gbp_plan_true_return'][0]:.2f} | "
@@ -269,24 +273,22 @@ def table(names: list[str], figures: list[dict]) -> str:
 
 def main(config: Config) -> Path:
     """Compares the runs' models and writes the results folder; returns it."""
-    saved = [checkpoints.load_model(run) for run in config.runs]
-    modes = {s.action_mode for s in saved}
-    if len(modes) > 1:
-        raise ValueError(f"--runs mix action modes {sorted(modes)}: compare runs of one mode")
+    task, saved = load_subjects(config.runs)
     run_dir, _ = open_run(
         config.results_root, config.run_name, io.to_jsonable(config), False, "model_fidelity"
     )
-    env = make_jax_env("worldplan/Spaceship-v0", action_mode=saved[0].action_mode)
+    env = make_jax_env(task.env_id, **task.env_kwargs(saved[0]))
     names = [Path(run).name for run in config.runs]
     if len(set(names)) < len(names):  # folders of the same name: tell them apart by their path
         names = [str(run) for run in config.runs]
     if config.members:
-        names, saved = _with_members(names, saved)
-    sections, metrics = [], {}
+        names, saved = with_members(names, saved)
+    sections, metrics = [], {"experiment": task.experiment}
     for kind in config.states:
-        figures = _compare_all(kind, config, env, names, saved)
+        figures = _compare_all(kind, config, env, task, names, saved)
         metrics[kind] = dict(zip(names, figures, strict=True))
-        sections.append(f"## Start states: {kind}\n\n{table(names, figures)}")
+        text = table(names, figures, tuple(task.obs_groups))
+        sections.append(f"## Start states: {kind}\n\n{text}")
     notes = (
         f"\nStart states: those of each reference policy ({', '.join(config.states)}) after "
         f"{list(config.warmup_steps)} steps of {config.n_episodes} episodes (those still "
@@ -297,8 +299,14 @@ def main(config: Config) -> Path:
         "truth's plan: GBP through the true dynamics, same settings; regret and optimism with "
         "95% CIs over the start states.\n"
     )
+    if task.experiment == "driving":
+        notes += (
+            "Driving: the truth's plans are made without lane changes (lane_change_rate 0, as "
+            "the experiment's true-dynamics planners plan); every true return and rollout is "
+            "the env's own, lane changes included.\n"
+        )
     if config.closed_loop_episodes:
-        returns = [closed_loop_return(config, one, env) for one in saved]
+        returns = [closed_loop_return(config, task, one, env) for one in saved]
         metrics["closed_loop_gbp_return"] = dict(zip(names, returns, strict=True))
         rows = [f"| {name} | {_ci(r)} |" for name, r in zip(names, returns, strict=True)]
         sections.append(
@@ -313,30 +321,19 @@ def main(config: Config) -> Path:
     return run_dir
 
 
-def _with_members(names: list[str], saved: list) -> tuple[list[str], list]:
-    """``names`` and ``saved`` with each ensemble's members after it, each as a model alone."""
-    out_names, out_saved = [], []
-    for name, one in zip(names, saved, strict=True):
-        out_names.append(name)
-        out_saved.append(one)
-        size = one.model.config.ensemble_size
-        for k in range(size) if size > 1 else ():
-            model, params = one.model.member(one.params, k)
-            out_names.append(f"{name} member {k}")
-            out_saved.append(one._replace(model=model, params=params))
-    return out_names, out_saved
-
-
-def _compare_all(kind: str, config: Config, env: Any, names: list[str], saved: list) -> list:
+def _compare_all(
+    kind: str, config: Config, env: Any, task: Task, names: list[str], saved: list[Subject]
+) -> list:
     """Every model's figures from start states of ``kind`` (shared unless "own-gbp")."""
-    shared = None if kind == "own-gbp" else start_states(kind, config, env, saved[0])
+    shared = None if kind == "own-gbp" else start_states(kind, config, env, task, saved[0])
     truth_plans: dict = {}  # GBP through the truth from the shared states: one per settings
     figures = []
     for name, one in zip(names, saved, strict=True):
-        states, counts = shared or start_states(kind, config, env, one)
+        states, counts = shared or start_states(kind, config, env, task, one)
         print(f"{kind}, {name}: start states {counts} (per warmup step: episodes still running)")
         plans = truth_plans if shared else None
-        figures.append({**compare_model(config, one, env, states, plans), "start_states": counts})
+        figure = compare_model(config, task, one, env, states, plans)
+        figures.append({**figure, "start_states": counts})
         print(f"{kind}, {name}: {figures[-1]}", flush=True)
     return figures
 

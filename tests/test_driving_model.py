@@ -107,6 +107,7 @@ def test_model_predicts_the_ego_car_better_than_no_change_and_its_phases_reload(
     assert driving_model.load_policy(tmp_path, "gbp")(np.asarray(obs)).shape == (2,)
     with pytest.raises(ValueError, match="'gbp' and 'distgbp'"):
         driving_model.load_policy(tmp_path, "ppo")
+    _check_model_fidelity(tmp_path, settings)
     narrower = dataclasses.replace(config.dynamics, hidden_sizes=(64, 64))
     settings["state_model"] = dataclasses.replace(config, dynamics=narrower)
     io.write_json(tmp_path / "config.json", io.to_jsonable(settings))
@@ -153,3 +154,49 @@ def test_model_claims_read_the_measured_rows(distgbp, held) -> None:
     assert not model_claims(slower, log=lambda _: None)[2]["held"]  # 4x is not 10x
     no_model = {k: v for k, v in results.items() if k.startswith("PPO")}
     assert model_claims(Drivers(no_model, {}), log=lambda _: None) == []
+
+
+def _check_model_fidelity(run_dir, settings) -> None:
+    """experiments.model_fidelity on a driving run (its GBP made smaller): groups, regret and
+    optimism add up."""
+    from experiments import model_fidelity
+
+    small = GBPConfig(horizon=3, n_iterations=2, n_restarts=1)  # what is compared: few compiles
+    settings = {**settings, "experiment": "driving"}
+    settings["state_model"] = dataclasses.replace(settings["state_model"], gbp=small)
+    io.write_json(run_dir / "config.json", io.to_jsonable(settings))
+    config = model_fidelity.Config(
+        runs=(str(run_dir),), states=("random",), n_episodes=2, warmup_steps=(0, 3), n_plans=2,
+        closed_loop_episodes=0, results_root=str(run_dir / "fidelity"), run_name="f",
+    )  # fmt: skip
+    out = model_fidelity.main(config)
+    metrics = io.read_json(out / "metrics.json")
+    assert metrics["experiment"] == "driving" and set(metrics) == {"experiment", "random"}
+    (figures,) = metrics["random"].values()
+    assert set(figures["relative_error"]) == {"ego", "cars"} and figures["horizon"] == 3
+    assert figures["start_states"] == {"0": 2, "3": 2}  # the exploring driver is still driving
+    regret = figures["true_gbp_plan_return"][0] - figures["gbp_plan_true_return"][0]
+    assert figures["gbp_plan_regret"][0] == pytest.approx(regret, abs=1e-4)
+    optimism = figures["gbp_plan_predicted_return"][0] - figures["gbp_plan_true_return"][0]
+    assert figures["gbp_plan_optimism"][0] == pytest.approx(optimism, abs=1e-4)
+    assert -1.0 <= figures["grad_cosine"] <= 1.0 and np.isfinite(figures["return_mae"])
+    table = (out / "table.md").read_text()
+    assert "| model | ego rel. error, 1 / 5 / H steps | cars' | objective MAE |" in table
+    assert "without lane changes" in table
+
+
+def test_model_fidelity_refuses_runs_without_a_model_and_mixed_experiments(tmp_path) -> None:
+    from experiments.fidelity_tasks import load_subjects
+
+    def run(name, config):
+        (tmp_path / name).mkdir()
+        io.write_json(tmp_path / name / "config.json", config)
+        return str(tmp_path / name)
+
+    agent = run("a2c", {"algorithm": "a2c", "env": "worldplan/Spaceship-v0"})
+    with pytest.raises(io.CheckpointError, match="agents.a2c run, which has no learned state"):
+        load_subjects((agent,))
+    ship = run("ship", {"experiment": "spaceship", "action_mode": "continuous"})
+    road = run("road", {"experiment": "driving", "state_model": {}})
+    with pytest.raises(ValueError, match="mix experiments \\['driving', 'spaceship'\\]"):
+        load_subjects((ship, road))

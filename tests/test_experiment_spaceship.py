@@ -285,6 +285,7 @@ def test_bad_budgets_are_refused_before_training(tmp_path, field, value, flag):
 def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, tmp_path):
     from experiments import model_fidelity as mf
     from experiments.configs import run_main
+    from experiments.fidelity_tasks import SPACESHIP, with_members
 
     config = mf.Config(
         runs=(str(run_dir),),
@@ -298,7 +299,8 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
     )
     out = mf.main(config)
     metrics = io.read_json(out / "metrics.json")
-    assert set(metrics) == {"random", "closed_loop_gbp_return"}
+    assert set(metrics) == {"experiment", "random", "closed_loop_gbp_return"}
+    assert metrics["experiment"] == "spaceship"
     mean, low, high = metrics["closed_loop_gbp_return"]["tiny"]
     assert low <= mean <= high and np.isfinite(mean)
     (figures,) = metrics["random"].values()
@@ -306,7 +308,7 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
     counts = figures["start_states"]
     assert set(counts) == {"0", "2"} and counts["0"] == 3  # no episode ends at its reset
     assert figures["states"] == sum(counts.values())
-    assert set(figures["relative_error"]) == set(mf.OBS_GROUPS)
+    assert set(figures["relative_error"]) == {"ship", "targets"}
     assert np.isfinite(figures["return_mae"])
     mean, low, high = figures["gbp_plan_regret"]
     assert low <= mean <= high
@@ -319,13 +321,13 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
     assert "## Start states: random" in table and "| tiny | " in table
     assert "## GBP through each model, in the env (2 episodes)" in table
     # --members: an ensemble's members follow it, each a model alone; other models stay as is
-    saved = checkpoints.load_model(run_dir)
+    saved = SPACESHIP.load(run_dir)
     pair = dynamics.DynamicsModel(
         dataclasses.replace(saved.model.config, ensemble_size=2), saved.model.obs_dim,
         saved.model.action_dim, saved.model.simplex_mask,
     )  # fmt: skip
     doubled = jax.tree.map(lambda x: jnp.concatenate([x, x + 0.01]), saved.params)
-    names, models = mf._with_members(
+    names, models = with_members(
         ["one", "two"], [saved, saved._replace(model=pair, params=doubled)]
     )
     assert names == ["one", "two", "two member 0", "two member 1"]
@@ -337,5 +339,5 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
     )
     with pytest.raises(ValueError, match="expected distinct ones"):
         mf.Config(runs=(str(run_dir),), states=("random", "random"))
-    with pytest.raises(SystemExit, match="not a spaceship run"):
+    with pytest.raises(SystemExit, match="holds no run"):
         run_main(mf.main, mf.Config, ["--runs", str(tmp_path), "--results-root", str(tmp_path)])
