@@ -264,6 +264,7 @@ def main(config: Config, log=print) -> Path:
         "histories": {k: v.history for k, v in fits.items()},
         "claims": claims,
         "seconds": time.perf_counter() - start,
+        "phase_seconds": stages.seconds(),
     }
     io.write_json(run_dir / "metrics.json", metrics)
     table = (

@@ -228,6 +228,7 @@ def main(config: Config) -> Path:
         curve,
         history,
         (barrier_note(config.barrier), timing_note(config.timing_repeats)),
+        stages.seconds(),
     )
     return run_dir
 

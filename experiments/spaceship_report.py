@@ -189,12 +189,19 @@ def write_results(
     curve,
     history: Any,
     notes: tuple[str, ...] = (),
+    phase_seconds: dict[str, float] | None = None,
 ) -> None:
     """Writes table.md, metrics.json and curve.png, and prints the table and the claims.
 
-    ``notes`` are printed under the table (how the rows were made, e.g. the planners' barrier).
+    ``notes`` are printed under the table (how the rows were made, e.g. the planners' barrier);
+    ``phase_seconds`` (each phase's wall time [s], ``experiments.stages.Stages.seconds``) joins
+    them as one line and goes to metrics.json.
     """
     table = table_markdown(rows, full, *budgets)
+    if phase_seconds:
+        spent = ", ".join(f"{name} {seconds:.0f}" for name, seconds in phase_seconds.items())
+        total = sum(phase_seconds.values())
+        notes = (*notes, f"Wall time by phase [s]: {spent} (total {total:.0f}).")
     if notes:
         table += "\n\n" + "\n".join(f"- {note}" for note in notes)
     checked = claims(rows)
@@ -218,7 +225,13 @@ def write_results(
     }
     io.write_json(
         run_dir / "metrics.json",
-        {"rows": metrics, "claims": checked, "curve": curve, "distill_history": history},
+        {
+            "rows": metrics,
+            "claims": checked,
+            "curve": curve,
+            "distill_history": history,
+            "phase_seconds": phase_seconds or {},
+        },
     )
     plot_curve(curve, run_dir / "curve.png")
     print(text)

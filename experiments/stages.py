@@ -9,11 +9,16 @@ loads the finished phases instead of recomputing them; the run's ``config.json``
 
 An experiment that draws its keys from a counter stores the counter with each phase
 (``key_count``), so a resumed run draws the same keys as one that was never interrupted.
+
+Each phase's record also keeps its wall time: the seconds from the end of the previous phase
+saved or loaded in this process (or from the start) to its own save. :meth:`Stages.seconds`
+reads them back, so a resumed run still reports what each phase cost when it ran.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +32,8 @@ IGNORED = ("resume", "run_name")
 gets a timestamp, and is resumed by that name)."""
 EXPERIMENT = "experiment"
 """The ``config.json`` key naming the experiment that wrote the run folder."""
+WALL = "wall_seconds"
+"""The key of a phase's wall time in its JSON record (not part of :attr:`Stage.values`)."""
 
 
 class Stage(NamedTuple):
@@ -38,6 +45,8 @@ class Stage(NamedTuple):
     """Its arrays (empty when it saved none)."""
     params: Any
     """Its parameter pytree, restored into the given template (None when it saved none)."""
+    seconds: float | None = None
+    """Its wall time when it ran [s] (None: recorded before phases kept it)."""
 
 
 class Stages:
@@ -45,6 +54,7 @@ class Stages:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.folder = Path(run_dir) / "stages"
+        self._since = time.perf_counter()  # the start of the phase now running
 
     def _path(self, name: str, suffix: str) -> Path:
         if not name or any(c in name for c in "/\\") or name.startswith("."):
@@ -66,13 +76,38 @@ class Stages:
         arrays: Mapping[str, np.ndarray] | None = None,
         params: Any = None,
     ) -> None:
-        """Records phase ``name`` as finished with its outputs (JSON last)."""
+        """Records phase ``name`` as finished with its outputs (JSON last) and its wall time."""
+        seconds = time.perf_counter() - self._since
+        if WALL in values:
+            raise ValueError(f"stage {name!r}: {WALL!r} is kept by the stage itself")
         self.folder.mkdir(parents=True, exist_ok=True)
         if arrays is not None:
             io.write_npz(self._path(name, ".npz"), **arrays)
         if params is not None:
             io.save_checkpoint(self._path(name, ".ckpt"), params, {"kind": "stage", "name": name})
-        io.write_json(self._path(name, ".json"), dict(values), keep_non_finite=True)
+        record = {**values, WALL: round(seconds, 3)}
+        io.write_json(self._path(name, ".json"), record, keep_non_finite=True)
+        self._since = time.perf_counter()
+
+    def seconds(self) -> dict[str, float]:
+        """Wall time of each finished phase that recorded one [s], in the order they finished.
+
+        Raises:
+            experiments.io.CheckpointError: a corrupt phase record.
+        """
+        times = {}
+        for path in self.folder.glob("*.json"):
+            value = self._record(path).get(WALL)
+            if value is not None:
+                times[path.stem] = (path.stat().st_mtime, float(value))
+        return {name: value for name, (_, value) in sorted(times.items(), key=lambda x: x[1])}
+
+    @staticmethod
+    def _record(path: Path) -> dict[str, Any]:
+        try:
+            return io.read_json(path)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise io.CheckpointError(f"{path}: corrupt stage record ({e})") from e
 
     def load(self, name: str, template: Any = None) -> Stage | None:
         """Phase ``name`` as saved, or None if it has not finished.
@@ -89,10 +124,8 @@ class Stages:
         path = self._path(name, ".json")
         if not path.exists():
             return None
-        try:
-            values = io.read_json(path)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise io.CheckpointError(f"{path}: corrupt stage record ({e})") from e
+        values = self._record(path)
+        seconds = values.pop(WALL, None)
         arrays_path, params_path = self._path(name, ".npz"), self._path(name, ".ckpt")
         arrays = {}
         if arrays_path.exists():
@@ -107,7 +140,8 @@ class Stages:
             params, _ = io.load_checkpoint(params_path, template, {"kind": "stage", "name": name})
         elif template is not None:
             raise io.CheckpointError(f"{params_path} is missing (stage {name!r} needs params)")
-        return Stage(values, arrays, params)
+        self._since = time.perf_counter()  # loading is not the next phase's work
+        return Stage(values, arrays, params, seconds)
 
 
 def open_run(

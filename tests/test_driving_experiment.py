@@ -96,6 +96,8 @@ def test_main_tiny_config_end_to_end(tmp_path) -> None:
     for model in ("een", "cvae"):
         assert rows[(model, 3)]["l1"] < rows[(model, 1)]["l1"], (model, rows)  # k draws differ
     assert len(metrics["claims"]) == 8  # 3 of the learned model's, 5 of prediction
+    assert set(metrics["phase_seconds"]) == {"model", "distgbp", "drivers"}
+    assert sum(metrics["phase_seconds"].values()) <= metrics["seconds"]
     assert metrics["claims"][0]["claim"].startswith("model-based (GBP, learned model, 512")
     table = (run_dir / "table.md").read_text()
     assert "| IDM driver |" in table and "| een | 3 |" in table and "| 0/4 |" in table

@@ -90,10 +90,19 @@ def test_main_writes_table_with_every_row(run_dir):
         assert f"- {claim_line(verdict)}" in table.splitlines()
     config = io.read_json(run_dir / "config.json")
     assert config["model_budget"] == 512 and config["full"] is False
+    # every phase's wall time (metrics.json), in the order the phases ran (the table's notes)
+    phases = metrics["phase_seconds"]
+    assert set(phases) == {p.stem for p in (run_dir / "stages").glob("*.json")}
+    assert all(seconds >= 0 for seconds in phases.values()) and phases["a2c"] > 0
+    line = next(x for x in table.splitlines() if x.startswith("- Wall time by phase [s]: "))
+    order = [part.split()[0] for part in line.split(": ", 1)[1].split(" (total")[0].split(", ")]
+    assert order[:2] == ["random", "a2c"] and order[-2:] == ["cem", "gbp-true"]
+    assert line.endswith(f"(total {sum(phases.values()):.0f}).")
 
 
 def test_resume_loads_finished_phases_and_reruns_the_rest(run_dir, monkeypatch):
-    before = io.read_json(run_dir / "metrics.json")["rows"]
+    first = io.read_json(run_dir / "metrics.json")
+    before, first_seconds = first["rows"], first["phase_seconds"]
     stages = run_dir / "stages"
     assert {p.stem for p in stages.glob("*.json")} >= {"random", "a2c", "model", "curve-0.5"}
     for name in ("cem", "gbp-true"):  # as if the run had stopped before its last phases
@@ -108,8 +117,11 @@ def test_resume_loads_finished_phases_and_reruns_the_rest(run_dir, monkeypatch):
     monkeypatch.setattr(distill, "distill", refuse)
     config = tiny_config(run_dir.parent)
     assert sp.main(dataclasses.replace(config, resume=True)) == run_dir
-    after = io.read_json(run_dir / "metrics.json")["rows"]
+    resumed = io.read_json(run_dir / "metrics.json")
+    after = resumed["rows"]
     assert set(after) == set(ROWS)
+    # loaded phases keep the wall time they took when they ran
+    assert resumed["phase_seconds"]["a2c"] == first_seconds["a2c"]
     for name in ROWS:  # loaded rows and rerun rows alike equal the uninterrupted run's
         for field in ("mean", "ci95_low", "ci95_high", "env_steps"):
             assert after[name][field] == before[name][field], (name, field)

@@ -15,7 +15,10 @@ def test_a_phase_round_trips_its_values_arrays_and_params(tmp_path):
     template = {"w": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
     stage = book.load("fit", template)
     assert book.has("fit") and book.finished() == ["fit"]
-    assert stage.values == {"loss": 0.25, "rows": [1, 2]}
+    assert stage.values == {"loss": 0.25, "rows": [1, 2]}  # the wall time is kept apart
+    assert stage.seconds >= 0 and book.seconds() == {"fit": stage.seconds}
+    with pytest.raises(ValueError, match="wall_seconds"):
+        book.save("other", {"wall_seconds": 1.0})
     np.testing.assert_array_equal(stage.arrays["x"], np.eye(2))
     np.testing.assert_array_equal(stage.params["w"], params["w"])
     with pytest.raises(ValueError, match="template"):
