@@ -203,16 +203,18 @@ def load_subjects(folders: tuple[str, ...]) -> tuple[Task, list[Subject]]:
 
     Raises:
         experiments.io.CheckpointError: a folder without a learned state model.
-        ValueError: runs of two experiments or two action modes.
+        experiments.io.RunFolderError: runs of two experiments or two action modes.
     """
     tasks = [task_of(folder) for folder in folders]
     kinds = sorted({task.experiment for task in tasks})
     if len(kinds) > 1:
-        raise ValueError(f"--runs mix experiments {kinds}: compare runs of one experiment")
+        raise io.RunFolderError(f"--runs mix experiments {kinds}: compare runs of one experiment")
     subjects = [task.load(Path(f)) for task, f in zip(tasks, folders, strict=True)]
     modes = {s.action_mode for s in subjects}
     if len(modes) > 1:
-        raise ValueError(f"--runs mix action modes {sorted(modes)}: compare runs of one mode")
+        raise io.RunFolderError(
+            f"--runs mix action modes {sorted(modes)}: compare runs of one mode"
+        )
     return tasks[0], subjects
 
 
