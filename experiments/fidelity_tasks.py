@@ -85,10 +85,8 @@ class Task(NamedTuple):
     """GBP through the true dynamics at the experiment's default settings: (policy, carry)."""
     data_policy: Callable[[Subject, JaxEnv, jax.Array], tuple[Policy, Any]]
     """The policy that collects a model's data: (policy, first carry)."""
-
-    def env_kwargs(self, subject: Subject) -> dict[str, Any]:
-        """``make_jax_env`` keyword arguments for the runs of ``subject``'s kind."""
-        return {"action_mode": subject.action_mode} if self.experiment == "spaceship" else {}
+    env_kwargs: Callable[[Subject], dict[str, Any]]
+    """``make_jax_env`` keyword arguments of the env a run's model was trained in."""
 
 
 def _spaceship_load(run: Path) -> Subject:
@@ -123,6 +121,7 @@ SPACESHIP = Task(
     observe=lambda params, state: spaceship_core.observe(state, params),
     reference_gbp=_spaceship_reference,
     data_policy=lambda s, env, key: (data_lib.sticky_policy(s.relax, 0.8), s.relax.random(key)),
+    env_kwargs=lambda s: {"action_mode": s.action_mode},
 )
 
 
@@ -176,6 +175,7 @@ DRIVING = Task(
     observe=lambda params, state: driving_core.observe(state, params),
     reference_gbp=_driving_reference,
     data_policy=_driving_data_policy,
+    env_kwargs=lambda s: {},  # the experiment drives the registered env's defaults
 )
 
 TASKS = {"experiments.spaceship": SPACESHIP, "experiments.driving": DRIVING}
