@@ -87,6 +87,8 @@ class Task(NamedTuple):
     """The policy that collects a model's data: (policy, first carry)."""
     env_kwargs: Callable[[Subject], dict[str, Any]]
     """``make_jax_env`` keyword arguments of the env a run's model was trained in."""
+    note: str = ""
+    """What the table's notes add for this experiment (how its comparison differs)."""
 
 
 def _spaceship_load(run: Path) -> Subject:
@@ -176,6 +178,11 @@ DRIVING = Task(
     reference_gbp=_driving_reference,
     data_policy=_driving_data_policy,
     env_kwargs=lambda s: {},  # the experiment drives the registered env's defaults
+    note=(
+        "Driving: the truth's plans are made without lane changes (lane_change_rate 0, as the "
+        "experiment's true-dynamics planners plan); every true return and rollout is the env's "
+        "own, lane changes included."
+    ),
 )
 
 TASKS = {"experiments.spaceship": SPACESHIP, "experiments.driving": DRIVING}

@@ -303,12 +303,8 @@ def main(config: Config) -> Path:
         "truth's plan: GBP through the true dynamics, same settings; regret and optimism with "
         "95% CIs over the start states.\n"
     )
-    if task.experiment == "driving":
-        notes += (
-            "Driving: the truth's plans are made without lane changes (lane_change_rate 0, as "
-            "the experiment's true-dynamics planners plan); every true return and rollout is "
-            "the env's own, lane changes included.\n"
-        )
+    if task.note:
+        notes += task.note + "\n"
     if config.closed_loop_episodes:
         returns = [closed_loop_return(config, task, one, env) for one in saved]
         metrics["closed_loop_gbp_return"] = dict(zip(names, returns, strict=True))
