@@ -28,7 +28,9 @@ episodes for every model): what the figures are meant to explain.
 ``--members`` also compares each member of an ensemble model alone (rows "<run> member k"): how
 much averaging the members changes what the planner gets.
 
-Writes ``results/model_fidelity/<run>/`` with ``table.md``, ``metrics.json`` and ``config.json``.
+Writes ``results/model_fidelity/<run>/`` with ``table.md``, ``metrics.json`` and ``config.json``,
+and each comparison as a phase in ``stages/``: an interrupted run continues with the same flags
+plus ``--run-name <run> --resume``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from envs.jax_env import make_jax_env
 from experiments import io
 from experiments.configs import run_main
 from experiments.fidelity_tasks import Subject, Task, load_subjects, with_members
-from experiments.stages import open_run
+from experiments.stages import Stages, open_run
 from planners import fidelity, gbp
 
 STATE_POLICIES = ("gbp-true", "own-gbp", "random")
@@ -91,6 +93,9 @@ class Config:
     """Parent folder of the run folder."""
     run_name: str | None = None
     """Run folder name (default: a timestamp)."""
+    resume: bool = False
+    """Continue the run ``results_root/run_name`` (same flags): the comparisons it finished
+    (one per model and table, and each closed-loop return) are loaded, not recomputed."""
 
     def __post_init__(self) -> None:
         if not self.runs:
@@ -278,9 +283,10 @@ def table(names: list[str], figures: list[dict], groups: tuple[str, ...]) -> str
 def main(config: Config) -> Path:
     """Compares the runs' models and writes the results folder; returns it."""
     task, saved = load_subjects(config.runs)
-    run_dir, _ = open_run(
-        config.results_root, config.run_name, io.to_jsonable(config), False, "model_fidelity"
-    )
+    run_dir, stages = open_run(
+        config.results_root, config.run_name, io.to_jsonable(config), config.resume,
+        "model_fidelity",
+    )  # fmt: skip
     env = make_jax_env(task.env_id, **task.env_kwargs(saved[0]))
     names = [Path(run).name for run in config.runs]
     if len(set(names)) < len(names):  # folders of the same name: tell them apart by their path
@@ -289,7 +295,7 @@ def main(config: Config) -> Path:
         names, saved = with_members(names, saved)
     sections, metrics = [], {"experiment": task.experiment}
     for kind in config.states:
-        figures = _compare_all(kind, config, env, task, names, saved)
+        figures = _compare_all(kind, config, env, task, names, saved, stages)
         metrics[kind] = dict(zip(names, figures, strict=True))
         text = table(names, figures, tuple(task.obs_groups))
         sections.append(f"## Start states: {kind}\n\n{text}")
@@ -306,7 +312,12 @@ def main(config: Config) -> Path:
     if task.note:
         notes += task.note + "\n"
     if config.closed_loop_episodes:
-        returns = [closed_loop_return(config, task, one, env) for one in saved]
+        returns = []
+        for index, one in enumerate(saved):
+            stage = f"closed-loop-{index}"
+            if not stages.has(stage):
+                stages.save(stage, {"return": closed_loop_return(config, task, one, env)})
+            returns.append(stages.load(stage).values["return"])
         metrics["closed_loop_gbp_return"] = dict(zip(names, returns, strict=True))
         rows = [f"| {name} | {_ci(r)} |" for name, r in zip(names, returns, strict=True)]
         sections.append(
@@ -322,19 +333,33 @@ def main(config: Config) -> Path:
 
 
 def _compare_all(
-    kind: str, config: Config, env: Any, task: Task, names: list[str], saved: list[Subject]
+    kind: str,
+    config: Config,
+    env: Any,
+    task: Task,
+    names: list[str],
+    saved: list[Subject],
+    stages: Stages,
 ) -> list:
-    """Every model's figures from start states of ``kind`` (shared unless "own-gbp")."""
-    shared = None if kind == "own-gbp" else start_states(kind, config, env, task, saved[0])
+    """Every model's figures from start states of ``kind`` (shared unless "own-gbp").
+
+    Each model's figures are phase ``<kind>-<index>`` of the run (loaded when it finished).
+    """
+    phases = [f"{kind}-{index}" for index in range(len(saved))]
+    shared = None
+    if kind != "own-gbp" and not all(stages.has(phase) for phase in phases):
+        shared = start_states(kind, config, env, task, saved[0])
     truth_plans: dict = {}  # GBP through the truth from the shared states: one per settings
     figures = []
-    for name, one in zip(names, saved, strict=True):
-        states, counts = shared or start_states(kind, config, env, task, one)
-        print(f"{kind}, {name}: start states {counts} (per warmup step: episodes still running)")
-        plans = truth_plans if shared else None
-        figure = compare_model(config, task, one, env, states, plans)
-        figures.append({**figure, "start_states": counts})
-        print(f"{kind}, {name}: {figures[-1]}", flush=True)
+    for name, one, phase in zip(names, saved, phases, strict=True):
+        if not stages.has(phase):
+            states, counts = shared or start_states(kind, config, env, task, one)
+            print(f"{kind}, {name}: start states {counts} (per warmup step: episodes running)")
+            plans = truth_plans if shared else None
+            figure = compare_model(config, task, one, env, states, plans)
+            stages.save(phase, {**figure, "start_states": counts})
+            print(f"{kind}, {name}: {figure}", flush=True)
+        figures.append(stages.load(phase).values)
     return figures
 
 

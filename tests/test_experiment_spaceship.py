@@ -294,7 +294,9 @@ def test_bad_budgets_are_refused_before_training(tmp_path, field, value, flag):
         dataclasses.replace(tiny_config(tmp_path), **{field: value})
 
 
-def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, tmp_path):
+def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(
+    run_dir, tmp_path, monkeypatch
+):
     from experiments import model_fidelity as mf
     from experiments.configs import run_main
     from experiments.fidelity_tasks import SPACESHIP, with_members
@@ -332,6 +334,14 @@ def test_model_fidelity_compares_a_saved_model_with_the_true_dynamics(run_dir, t
     table = (out / "table.md").read_text()
     assert "## Start states: random" in table and "| tiny | " in table
     assert "## GBP through each model, in the env (2 episodes)" in table
+    # resumed: every finished comparison is loaded, and the same table is written
+    (out / "metrics.json").unlink()
+    (out / "table.md").unlink()
+    with monkeypatch.context() as patch:
+        for name in ("start_states", "compare_model", "closed_loop_return"):
+            patch.setattr(mf, name, lambda *a, **k: pytest.fail("a finished part was recomputed"))
+        assert mf.main(dataclasses.replace(config, resume=True)) == out
+    assert io.read_json(out / "metrics.json") == metrics and (out / "table.md").read_text() == table
     # --members: an ensemble's members follow it, each a model alone; other models stay as is
     saved = SPACESHIP.load(run_dir)
     pair = dynamics.DynamicsModel(
