@@ -273,10 +273,13 @@ def main(config: Config) -> list[float]:
 if __name__ == "__main__":
     import tyro
 
+    from experiments.configs import use_compilation_cache
+
     try:
         cli_config = tyro.cli(Config)
         if cli_config.out:
             check_out(Path(cli_config.out))
+        use_compilation_cache()  # a planner's policy compiles before the first frame
         main(cli_config)
     except (ValueError, ImportError) as e:  # bad flags, runs and checkpoints: no traceback
         raise SystemExit(f"error: {e}") from e

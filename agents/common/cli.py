@@ -16,6 +16,7 @@ from agents.common.results import read_run_config
 from agents.common.seeds import train_seeds
 from agents.common.train import Algorithm, is_jax_env, train
 from experiments import io
+from experiments.configs import use_compilation_cache
 
 ConfigT = TypeVar("ConfigT")
 
@@ -93,6 +94,7 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
         args = tyro.cli(RunArgs[config_cls], args=argv, default=default)
     except ValueError as e:  # a config's own range check (e.g. --num-envs 0)
         raise SystemExit(f"error: {e}") from e
+    use_compilation_cache()  # before the first computation (make_env's included)
     if args.resume is not None and args.env != default.env:
         raise SystemExit(
             f"error: --resume {args.resume}: the run trains on {default.env}, not {args.env}; "
