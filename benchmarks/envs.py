@@ -10,17 +10,55 @@ Every row's ratio is against the Gymnasium single env measured in the same run.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import jax
+import jax.numpy as jnp
 
 import envs  # noqa: F401
 from benchmarks.common import best_rate, gpu_target, human, machine, print_table
 from envs.jax_env import autoreset_step, make_jax_env, optimistic_autoreset_step
 
 SPACESHIP = "worldplan/Spaceship-v0"
+
+
+class RolloutCarry(NamedTuple):
+    """The carry of a benchmark rollout's ``lax.scan``."""
+
+    state: Any
+    """Env state (leaves batched when the step is)."""
+    key: jax.Array
+    """PRNG key of the random actions and steps."""
+    total: jax.Array
+    """() summed reward so far (kept so that XLA cannot drop the steps)."""
+
+
+def _random_actions(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+
+
+def _one_env_step(env: Any, autoreset: bool, carry: RolloutCarry, _: None):
+    """One random-action step of one env (``autoreset_step`` or the plain step)."""
+    key, action_key, step_key = jax.random.split(carry.key, 3)
+    action = _random_actions(action_key, (2,))
+    step = functools.partial(autoreset_step, env) if autoreset else env.step
+    _, state, reward, _, _, _ = step(step_key, carry.state, action, env.params)
+    return RolloutCarry(state, key, carry.total + reward), None
+
+
+def _batched_step(env: Any, num_resets: int, carry: RolloutCarry, _: None):
+    """One random-action step of a batch of envs (``optimistic_autoreset_step``)."""
+    key, action_key, step_key = jax.random.split(carry.key, 3)
+    num_envs = jax.tree.leaves(carry.state)[0].shape[0]
+    action = _random_actions(action_key, (num_envs, 2))
+    _, state, reward, _, _, _ = optimistic_autoreset_step(
+        env, step_key, carry.state, action, env.params, num_resets
+    )
+    return RolloutCarry(state, key, carry.total + reward.sum()), None
 
 
 def single_env_rate(env_id: str) -> float:
@@ -63,23 +101,13 @@ def make_rollout(env_id: str, num_envs: int, length: int, autoreset: bool = True
     without, the episode state is stepped on past termination, as a fixed-horizon planner does.
     """
     env = make_jax_env(env_id)
-    params = env.params
+    body = functools.partial(_one_env_step, env, autoreset)
 
     def one_env(key: jax.Array) -> jax.Array:
         key, reset_key = jax.random.split(key)
-        _, state = env.reset(reset_key, params)
-
-        def body(carry, _):
-            state, key, total = carry
-            key, action_key, step_key = jax.random.split(key, 3)
-            action = jax.random.uniform(action_key, (2,), minval=-1.0, maxval=1.0)
-            if autoreset:
-                _, state, reward, _, _, _ = autoreset_step(env, step_key, state, action, params)
-            else:
-                _, state, reward, _, _, _ = env.step(step_key, state, action, params)
-            return (state, key, total + reward), None
-
-        return jax.lax.scan(body, (state, key, 0.0), None, length=length)[0][2]
+        _, state = env.reset(reset_key, env.params)
+        init = RolloutCarry(state, key, jnp.float32(0.0))
+        return jax.lax.scan(body, init, None, length=length)[0].total
 
     rollout = jax.jit(jax.vmap(one_env))
     keys = jax.random.split(jax.random.PRNGKey(0), num_envs)
@@ -95,24 +123,15 @@ def make_rollout(env_id: str, num_envs: int, length: int, autoreset: bool = True
 def make_batched_rollout(env_id: str, num_envs: int, length: int, num_resets: int):
     """A jitted ``lax.scan`` over batched steps with :func:`optimistic_autoreset_step`."""
     env = make_jax_env(env_id)
-    params = env.params
+    body = functools.partial(_batched_step, env, num_resets)
 
     def rollout(key: jax.Array) -> jax.Array:
         key, reset_key = jax.random.split(key)
         _, state = jax.vmap(env.reset, in_axes=(0, None))(
-            jax.random.split(reset_key, num_envs), params
+            jax.random.split(reset_key, num_envs), env.params
         )
-
-        def body(carry, _):
-            state, key, total = carry
-            key, action_key, step_key = jax.random.split(key, 3)
-            action = jax.random.uniform(action_key, (num_envs, 2), minval=-1.0, maxval=1.0)
-            _, state, reward, _, _, _ = optimistic_autoreset_step(
-                env, step_key, state, action, params, num_resets
-            )
-            return (state, key, total + reward.sum()), None
-
-        return jax.lax.scan(body, (state, key, 0.0), None, length=length)[0][2]
+        init = RolloutCarry(state, key, jnp.float32(0.0))
+        return jax.lax.scan(body, init, None, length=length)[0].total
 
     run_jit = jax.jit(rollout)
     key = jax.random.PRNGKey(0)
