@@ -108,6 +108,22 @@ class _TimeStep(NamedTuple):
     """PRNG key of the step."""
 
 
+def _label_step(plan: Any, relax: relax_lib.Relaxation, cold: Any, model_params: Any, plans, step):
+    """One time step of B trajectories: ``(next warm starts (B, H, P), targets (B, A))``."""
+    batch = step.obs.shape[0]
+    plans = jnp.where(step.start, cold, plans)
+    result = plan(model_params, step.obs, plans, jax.random.split(step.key, batch))
+    targets = jax.vmap(relax.hard_vector)(result.plan[:, 0])
+    return jax.vmap(gbp.shift_plan)(result.plan), targets
+
+
+def _label_run(plan: Any, relax: relax_lib.Relaxation, cold: Any, model_params, obs, starts, keys):
+    """(T, B, A) targets: the scan of :func:`_label_step` over T time steps."""
+    body = functools.partial(_label_step, plan, relax, cold, model_params)
+    plans = jnp.broadcast_to(cold, (obs.shape[1], *cold.shape))  # the carry: (B, H, P) plans
+    return jax.lax.scan(body, plans, _TimeStep(obs, starts, keys))[1]
+
+
 def make_trajectory_labeller(
     gbp_config: gbp.GBPConfig, relax: relax_lib.Relaxation, model_step: Any
 ) -> Any:
@@ -119,20 +135,7 @@ def make_trajectory_labeller(
     plan = jax.vmap(functools.partial(gbp.plan, gbp_config, relax, model_step),
                     in_axes=(None, 0, 0, 0))  # fmt: skip
     cold = gbp.init_plan(gbp_config, relax)
-
-    def run(model_params, obs, starts, keys):
-        batch = obs.shape[1]
-
-        def body(plans, step: _TimeStep):
-            plans = jnp.where(step.start, cold, plans)
-            result = plan(model_params, step.obs, plans, jax.random.split(step.key, batch))
-            targets = jax.vmap(relax.hard_vector)(result.plan[:, 0])
-            return jax.vmap(gbp.shift_plan)(result.plan), targets
-
-        plans = jnp.broadcast_to(cold, (batch, *cold.shape))  # the carry: (B, H, P) plans
-        return jax.lax.scan(body, plans, _TimeStep(obs, starts, keys))[1]
-
-    return jax.jit(run)
+    return jax.jit(functools.partial(_label_run, plan, relax, cold))
 
 
 def label_trajectories(
