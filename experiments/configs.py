@@ -103,6 +103,12 @@ def use_compilation_cache(
         return None
     if jax.config.values.get("jax_compilation_cache_dir"):
         return None
+    try:  # a folder that cannot be made would warn at every compile; run without the cache
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        if log is not None:
+            log(f"no compilation cache: cannot make {os.fspath(folder)}/ ({e})")
+        return None
     jax.config.update("jax_compilation_cache_dir", os.fspath(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_CACHED_COMPILE_SECONDS)
     if log is not None:

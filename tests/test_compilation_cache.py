@@ -80,3 +80,10 @@ def test_the_users_cache_and_the_switch_are_respected(tmp_path) -> None:
     off.mkdir()
     out = _run(off, **{CACHE_SWITCH: "off"})
     assert "cached in" not in out and not (off / "data").exists()
+
+
+def test_a_folder_that_cannot_be_made_means_no_cache_and_one_line(tmp_path) -> None:
+    (tmp_path / "data").write_text("a file where the cache folder would go")
+    out = _run(tmp_path)
+    assert "no compilation cache: cannot make data/jax_cache/" in out
+    assert "cache hits 0" in out and "value" in out
