@@ -87,3 +87,35 @@ def test_a_folder_that_cannot_be_made_means_no_cache_and_one_line(tmp_path) -> N
     out = _run(tmp_path)
     assert "no compilation cache: cannot make data/jax_cache/" in out
     assert "cache hits 0" in out and "value" in out
+
+
+ENTRY_POINTS = """
+import importlib, jax, tyro
+compiles = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **kwargs: compiles.append(event)
+    if event.endswith("backend_compile_duration") else None
+)
+for name in ("spaceship", "driving", "towers", "poke", "across_seeds", "model_fidelity"):
+    module = importlib.import_module(f"experiments.{name}")
+    args = ["--runs", "results/spaceship/x"] if name in ("across_seeds", "model_fidelity") else []
+    tyro.cli(module.Config, args=args)
+for name in ("experiments.render", "agents.a2c", "agents.ppo", "agents.common.cli"):
+    importlib.import_module(name)
+print("compiles", len(compiles))
+"""
+
+
+def test_entry_points_compile_nothing_before_they_set_the_cache(tmp_path) -> None:
+    # JAX decides at its first compile whether a cache is used: a compile at import time or
+    # while parsing the flags would leave every entry point silently without one
+    environ = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINTS],
+        cwd=tmp_path,
+        env={**environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["compiles", "0"], done.stdout
