@@ -203,7 +203,7 @@ def compare_model(
             true_key,
             task.done_fn,
             # the same plans, the rollout not unrolled: the learned models' unroll makes the
-            # physics compile for minutes (driving H15: 82 s instead of 8 s) and runs no faster
+            # physics compile for minutes (driving H15: 82 s instead of 9 s) and runs no faster
             dataclasses.replace(plan_config, unroll=1),
         )
     true_plan = truth_plans[subject.gbp, subject.shaping]
