@@ -31,6 +31,15 @@ class JaxEnv(NamedTuple):
     """Space of one action."""
 
 
+JAX_CORES = ("worldplan/Spaceship-v0", "worldplan/Driving-v0")
+"""Registered ids whose env has a pure JAX core (:func:`make_jax_env` builds it)."""
+
+
+def has_jax_core(env_id: str) -> bool:
+    """Whether :func:`make_jax_env` can build ``env_id`` (the others step on the host)."""
+    return env_id in JAX_CORES
+
+
 def make_jax_env(env_id: str, **kwargs: Any) -> JaxEnv:
     """Builds the :class:`JaxEnv` of a registered id that has a JAX core.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -33,6 +34,25 @@ def refuse_replaced(config: Any, replaced: Mapping[tuple[str, str], str]) -> Non
 
 
 ASYNC_DISPATCH_FLAG = "jax_cpu_enable_async_dispatch"
+
+
+def env_kwargs_from_json(text: str, flag: str = "--env-kwargs") -> dict[str, Any]:
+    """Parses a flag's JSON object of ``gymnasium.make`` keyword arguments.
+
+    Args:
+        text: the flag's value, e.g. ``'{"action_mode": "discrete"}'``.
+        flag: the flag's name, for the error message.
+
+    Raises:
+        ValueError: ``text`` is not valid JSON, or not a JSON object with string keys.
+    """
+    try:
+        kwargs = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{flag} must be a JSON dict, got {text!r} ({e})") from e
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{flag} must be a JSON dict, got {text!r}")
+    return kwargs
 
 
 def inline_cpu_dispatch() -> bool:

@@ -10,7 +10,6 @@ episodes still run). Learned policies load from a results folder with ``--run``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the ids)
 from experiments import io, runs
+from experiments.configs import env_kwargs_from_json
 
 Policy = Callable[[np.ndarray, gym.Env], Any]
 """``policy(obs, env) -> action`` for one env; ``env.unwrapped`` gives access to the true state."""
@@ -124,14 +124,7 @@ def resolve_env(config: Config) -> tuple[str, dict[str, Any]]:
         ValueError: ``--env-kwargs`` is not a JSON dict, or ``--env`` differs from the env the
             run's policy was trained on.
     """
-    try:
-        kwargs = json.loads(config.env_kwargs)
-    except json.JSONDecodeError as e:
-        raise ValueError(
-            f"--env-kwargs must be a JSON dict, got {config.env_kwargs!r} ({e})"
-        ) from e
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"--env-kwargs must be a JSON dict, got {config.env_kwargs!r}")
+    kwargs = env_kwargs_from_json(config.env_kwargs)
     learned = resolve_policy(config) in PLANNER_POLICIES + AGENT_POLICIES
     if config.run is None or not learned:
         return config.env or runs.SPACESHIP, kwargs

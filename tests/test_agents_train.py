@@ -183,3 +183,33 @@ def test_a2c_cli_host_path_learns_cartpole_and_writes_results(tmp_path):
     with pytest.raises(SystemExit, match="already holds a run; continue it with --resume"):
         cli.main(a2c.A2C, a2c.A2CConfig, argv)  # the same --run-name again: nothing overwritten
     assert len(io.read_csv(run_dir / "metrics.csv")) == 2
+
+
+def test_env_kwargs_reach_the_env_the_run_folder_and_its_reload(tmp_path):
+    from agents.common.policy import load_policy
+
+    root = ["--results-dir", str(tmp_path), "--total-steps", "160", "--log-every-steps", "160"]
+    discrete = ["--env-kwargs", '{"action_mode": "discrete", "max_steps": 20}']
+    for bad, message in (
+        ("[1]", "--env-kwargs must be a JSON dict, got '\\[1\\]'"),
+        ("{'a': 1}", "--env-kwargs must be a JSON dict"),
+        ('{"action_mod": "discrete"}', "unknown SpaceshipParams fields: \\['action_mod'\\]"),
+        ('{"action_mode": "discret"}', "action_mode must be one of"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            cli.main(a2c.A2C, a2c.A2CConfig, [*root, "--env-kwargs", bad])
+    assert not (tmp_path / "a2c").exists()  # refused before any run folder was made
+    run_dir = cli.main(a2c.A2C, a2c.A2CConfig, [*root, *discrete, "--run-name", "d"])
+    saved = io.read_json(run_dir / "config.json")
+    assert saved["path"] == "device" and saved["action_space"] == "Discrete(9)"
+    assert saved["env_kwargs"] == {"action_mode": "discrete", "max_steps": 20}
+    policy = load_policy(run_dir)  # rebuilds the env from the recorded kwargs
+    env = gym.make(saved["env"], **saved["env_kwargs"])
+    obs, _ = env.reset(seed=0)
+    policy.reset()
+    assert env.action_space.contains(policy(obs))
+    with pytest.raises(SystemExit, match="takes --env-kwargs .*discrete.*drop --env-kwargs"):
+        cli.main(a2c.A2C, a2c.A2CConfig, ["--resume", str(run_dir), "--env-kwargs", "{}"])
+    resumed = cli.main(a2c.A2C, a2c.A2CConfig, ["--resume", str(run_dir), "--total-steps", "320"])
+    assert io.read_json(resumed / "config.json")["env_kwargs"] == saved["env_kwargs"]
+    assert [int(r["env_steps"]) for r in io.read_csv(run_dir / "metrics.csv")] == [160, 320]

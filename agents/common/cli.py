@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -16,7 +17,7 @@ from agents.common.results import read_run_config
 from agents.common.seeds import train_seeds
 from agents.common.train import Algorithm, is_jax_env, train
 from experiments import io
-from experiments.configs import use_compilation_cache
+from experiments.configs import env_kwargs_from_json, use_compilation_cache
 
 ConfigT = TypeVar("ConfigT")
 
@@ -29,6 +30,10 @@ class RunArgs(Generic[ConfigT]):
     """Algorithm settings."""
     env: str = "worldplan/Spaceship-v0"
     """Gymnasium env id. Envs with a JAX core train on device unless ``--host``."""
+    env_kwargs: str = "{}"
+    """JSON dict of the env's keyword arguments (as ``gymnasium.make`` takes them), e.g.
+    '{"action_mode": "discrete"}'; recorded in config.json, so ``--resume``, ``load_policy``
+    and ``experiments.render`` rebuild the same env."""
     seed: int = 0
     """Seed of the PRNG key (network init, actions, envs)."""
     host: bool = False
@@ -44,18 +49,28 @@ class RunArgs(Generic[ConfigT]):
     """Root of the results folders."""
 
 
-def make_env(env_id: str, num_envs: int, host: bool) -> Any:
-    """The JAX env for ``env_id`` if it has a JAX core (and not ``host``), else a VectorEnv."""
+def make_env(
+    env_id: str, num_envs: int, host: bool, env_kwargs: Mapping[str, Any] | None = None
+) -> Any:
+    """The JAX env for ``env_id`` if it has a JAX core (and not ``host``), else a VectorEnv.
+
+    Args:
+        env_id: a registered Gymnasium id.
+        num_envs: envs of the VectorEnv (the device path's count is the config's).
+        host: make the VectorEnv even if the env has a JAX core.
+        env_kwargs: the env's keyword arguments, for either.
+
+    Raises:
+        gymnasium.error.Error: an unknown id (or a third-party env's missing dependency).
+        TypeError, ValueError: keyword arguments the env does not take, or values it refuses.
+    """
     import envs  # noqa: F401  (registers the worldplan ids)
+    from envs.jax_env import has_jax_core, make_jax_env
 
-    if not host:
-        try:
-            from envs.jax_env import make_jax_env
-
-            return make_jax_env(env_id)
-        except (ImportError, KeyError, ValueError, gym.error.Error):
-            pass
-    return gym.make_vec(env_id, num_envs=num_envs)
+    kwargs = dict(env_kwargs or {})
+    if not host and has_jax_core(env_id):
+        return make_jax_env(env_id, **kwargs)
+    return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
 
 
 def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
@@ -79,6 +94,7 @@ def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
         )
     config, saved = read_run_config(run_dir, config_cls)
     return RunArgs(config=config, env=saved.get("env", RunArgs.env), seed=saved.get("seed", 0),
+                   env_kwargs=json.dumps(saved.get("env_kwargs") or {}),
                    host=saved.get("path") == "host",
                    num_seeds=len(saved.get("seeds", (0,))))  # fmt: skip
 
@@ -101,9 +117,21 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
             "drop --env (a resumed run keeps its env)"
         )
     try:
-        env = make_env(args.env, args.config.num_envs, args.host)
+        env_kwargs = env_kwargs_from_json(args.env_kwargs)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from e
+    if args.resume is not None and env_kwargs != json.loads(default.env_kwargs):
+        raise SystemExit(
+            f"error: --resume {args.resume}: the run's env takes --env-kwargs "
+            f"{default.env_kwargs}, not {args.env_kwargs}; drop --env-kwargs (a resumed run "
+            "keeps its env)"
+        )
+    try:
+        env = make_env(args.env, args.config.num_envs, args.host, env_kwargs)
     except gym.error.Error as e:  # an unknown id, a missing dependency of a third-party env
         raise SystemExit(f"error: --env {args.env}: {e}") from e
+    except (TypeError, ValueError) as e:  # keyword arguments the env does not take
+        raise SystemExit(f"error: --env {args.env} --env-kwargs {args.env_kwargs}: {e}") from e
     if args.num_seeds < 1:
         raise SystemExit(f"error: --num-seeds must be >= 1, got {args.num_seeds}")
     if args.num_seeds > 1 and (args.host or not is_jax_env(env)):  # before any folder is made
@@ -126,9 +154,9 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
         if args.num_seeds > 1:
             seeds = range(args.seed, args.seed + args.num_seeds)
             train_seeds(algorithm, args.config, env, seeds, run_dir=run_dir, resume=resume,
-                        extra_config={"env": args.env})  # fmt: skip
+                        extra_config={"env": args.env, "env_kwargs": env_kwargs})  # fmt: skip
             return run_dir
-        extra = {"env": args.env, "seed": args.seed}
+        extra = {"env": args.env, "env_kwargs": env_kwargs, "seed": args.seed}
         result = train(algorithm, args.config, env, jax.random.key(args.seed), run_dir=run_dir,
                        resume=resume, extra_config=extra)  # fmt: skip
     except io.CheckpointError as e:
