@@ -15,15 +15,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from typing import Any
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import tyro
 
 from agents.a2c import A2C, A2CConfig
 from agents.common.loop import init_train_state, run_updates
+from agents.common.networks import SmallCNN
 from agents.common.seeds import SeedsPath
 from agents.common.train import HostPath, make_run_learner
-from benchmarks.common import gpu_target
+from benchmarks.common import best_rate, gpu_target
 
 SB3_REFERENCE = {1: 900.0, 16: 12_700.0}
 """SB3 A2C steps/s on a 2-core CPU, quoted from the issue author (not measured here)."""
@@ -51,6 +55,10 @@ class Config:
     seed_counts: tuple[int, ...] = (4,)
     """Seeds trained at once on the device path (``--num-seeds``, one ``jit(vmap)``), 16 envs
     each; compared with one seed at 16 envs (a ``device_env_counts`` entry)."""
+    cnn_batch: int = 64
+    """Images per gradient step in the pixel-network rows (PPO's minibatch); 0 skips them."""
+    cnn_steps: int = 16
+    """Gradient steps per compiled call in the pixel-network rows."""
 
 
 def time_device(
@@ -99,6 +107,77 @@ def time_host(env_id: str, num_envs: int, steps: int, mode: str = "sync") -> flo
     return updates * config.steps_per_update / (time.perf_counter() - start)
 
 
+class _LaxConvCNN(nn.Module):
+    """SmallCNN with ``nn.Conv`` (``lax.conv``): the baseline of the pixel-network rows.
+
+    As the agents had it before :class:`agents.common.networks.PatchConv`; same parameters.
+    """
+
+    @nn.compact
+    def __call__(self, image: jax.Array) -> jax.Array:
+        x = (image.astype(jnp.float32) / 255.0)[None]
+        for i, (features, size, stride) in enumerate(SmallCNN.LAYERS):
+            x = nn.relu(
+                nn.Conv(features, (size, size), (stride, stride), "VALID", name=f"Conv_{i}")(x)
+            )
+        return nn.relu(nn.Dense(256, name="Dense_0")(x.reshape(-1)))
+
+
+def time_cnn(network: nn.Module, batch: int, steps: int, in_scan: bool) -> float:
+    """Images/s of SGD steps on SmallCNN's features (64x64 RGB uint8), compile excluded.
+
+    ``in_scan``: ``steps`` steps in one jitted ``lax.scan`` (as the device path trains);
+    otherwise one jitted step per call, from Python.
+    """
+    images = jax.random.randint(jax.random.key(0), (steps, batch, 64, 64, 3), 0, 256, jnp.uint8)
+    params = SmallCNN().init(jax.random.key(1), images[0, 0])
+
+    def sgd_step(params: Any, batch_images: jax.Array) -> tuple[Any, None]:
+        def loss(params: Any) -> jax.Array:
+            return jnp.sum(jax.vmap(lambda x: network.apply(params, x))(batch_images) ** 2)
+
+        grads = jax.grad(loss)(params)
+        return jax.tree_util.tree_map(lambda p, g: p - 1e-6 * g, params, grads), None
+
+    if in_scan:
+        scan = jax.jit(lambda p, xs: jax.lax.scan(sgd_step, p, xs)[0])
+        run = lambda: jax.block_until_ready(scan(params, images)) and steps * batch  # noqa: E731
+    else:
+        step = jax.jit(lambda p, x: sgd_step(p, x)[0])
+
+        def run() -> int:
+            p = params
+            for x in images:
+                p = step(p, x)
+            jax.block_until_ready(p)
+            return steps * batch
+
+    run()  # compile and warm up
+    return best_rate(run, repeats=2)
+
+
+def cnn_rows(config: Config) -> list[dict]:
+    """The pixel-network rows: nn.Conv vs PatchConv, stepped from Python and in a scan."""
+    rows = []
+    for name, network in (("nn.Conv (lax.conv)", _LaxConvCNN()), ("PatchConv", SmallCNN())):
+        for in_scan in (False, True):
+            rate = time_cnn(network, config.cnn_batch, config.cnn_steps, in_scan)
+            where = (
+                f"{config.cnn_steps} steps in one lax.scan" if in_scan else "a jitted step per call"
+            )
+            rows.append({"network": name, "where": where, "images_per_s": rate})
+            print(f"{name}, {where}: {rate:,.0f} images/s", flush=True)
+    base = rows[1]["images_per_s"]  # nn.Conv in a scan: the device path before PatchConv
+    print(f"\nSmallCNN gradient steps, 64x64 RGB, batch {config.cnn_batch}\n")
+    print("| convolution | how | images/s | vs nn.Conv in a lax.scan (same run) |")
+    print("|---|---|---:|---:|")
+    for row in rows:
+        print(f"| {row['network']} | {row['where']} | {row['images_per_s']:,.0f} | "
+              f"{row['images_per_s'] / base:.1f}x |")  # fmt: skip
+    print()
+    return rows
+
+
 def main(config: Config) -> list[dict]:
     """Runs the measurements and prints the table."""
     import envs  # noqa: F401  (registers the ids)
@@ -143,6 +222,9 @@ def main(config: Config) -> list[dict]:
     print(f"best device throughput: {device[best]:,.0f} steps/s at {best} envs")
     gpu_target(f"A2C device path ({best:,} envs)", device[best], GPU_TARGET_STEPS_PER_S, "steps/s")
     print("SB3 figures are quoted from the issue (2-core CPU), not measured in this run.")
+    if config.cnn_batch > 0:
+        print()
+        rows += cnn_rows(config)
     return rows
 
 

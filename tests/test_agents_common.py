@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax.linen import initializers as nn_init
 
 from agents.common.distributions import Categorical, Factorised, Gaussian, make_distribution
 from agents.common.evaluate import evaluate_jax, random_policy, summarise_returns
@@ -146,6 +147,32 @@ def test_cnn_for_pixel_observations():
     inputs, value = jax.jit(cnn.apply)(params, image)
     assert inputs.shape == (9,) and value.shape == ()
     assert params["params"]["SmallCNN_0"]["Conv_0"]["kernel"].shape == (8, 8, 3, 32)
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "stride"), [((36, 36, 3), 8, 4), ((15, 11, 5), 4, 2), ((6, 7, 2), 3, 1)]
+)
+def test_patch_convolution_is_lax_conv_with_nn_conv_parameters(shape, size, stride):
+    from agents.common.networks import PatchConv
+
+    image = jax.random.normal(jax.random.key(1), shape)
+    conv = PatchConv(6, size, stride, nn_init.normal(1.0))
+    params = conv.init(jax.random.key(2), image)["params"]
+    assert params["kernel"].shape == (size, size, shape[2], 6) and params["bias"].shape == (6,)
+    params = {**params, "bias": jnp.arange(6.0)}
+    expected = jax.lax.conv_general_dilated(
+        image[None], params["kernel"], (stride, stride), "VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )[0] + jnp.arange(6.0)  # fmt: skip
+    got = conv.apply({"params": params}, image)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_cnn_refuses_images_too_small_for_its_convolutions():
+    cnn = make_network(gym.spaces.Box(0, 255, (32, 32, 3), np.uint8), 9, np.zeros(9, bool), ())
+    with pytest.raises(ValueError, match="H, W >= 36 .* got shape \\(32, 32, 3\\)"):
+        cnn.init(jax.random.key(0), jnp.zeros((32, 32, 3), jnp.uint8))
 
 
 def test_confidence_interval_uses_student_t():

@@ -132,8 +132,9 @@ def test_envs_main_tiny(monkeypatch, capsys):
 def test_agents_main_tiny(monkeypatch, capsys):
     monkeypatch.setattr(agents, "time_device", functools.partial(agents.time_device, min_seconds=0))
     config = agents.Config(
-        device_env_counts=(1,), host_env_counts=(1,), steps=50, host_steps=20, seed_counts=(2,)
-    )
+        device_env_counts=(1,), host_env_counts=(1,), steps=50, host_steps=20, seed_counts=(2,),
+        cnn_batch=0,
+    )  # fmt: skip
     rows = agents.main(config)
     text = capsys.readouterr().out
     assert [(r["path"], r["num_envs"]) for r in rows] == [
@@ -154,6 +155,23 @@ def test_agents_main_tiny(monkeypatch, capsys):
     sb3 = rows[3]["steps_per_s"] / agents.SB3_REFERENCE[16]
     assert float(cells[4].rstrip("x")) == pytest.approx(sb3, abs=0.051)
     assert f"best device throughput: {rows[2]['steps_per_s']:,.0f} steps/s at 1 envs" in text
+
+
+@pytest.mark.slow  # about 14 s: it compiles four CNN training programs
+def test_agents_pixel_network_rows(capsys):
+    rows = agents.cnn_rows(agents.Config(cnn_batch=2, cnn_steps=2))
+    text = capsys.readouterr().out
+    assert [(r["network"], r["where"]) for r in rows] == [
+        ("nn.Conv (lax.conv)", "a jitted step per call"),
+        ("nn.Conv (lax.conv)", "2 steps in one lax.scan"),
+        ("PatchConv", "a jitted step per call"),
+        ("PatchConv", "2 steps in one lax.scan"),
+    ]
+    assert_rates([r["images_per_s"] for r in rows])
+    for row in rows:
+        cells = printed_row(text, [row["network"], row["where"]])
+        ratio = row["images_per_s"] / rows[1]["images_per_s"]
+        assert float(cells[3].rstrip("x")) == pytest.approx(ratio, abs=0.051)
 
 
 @pytest.mark.slow  # about 20 s: it compiles four GBP planners and CEM, which no flag skips

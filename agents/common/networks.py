@@ -53,28 +53,100 @@ class MLP(nn.Module):
         return x
 
 
+def image_patches(image: jax.Array, size: int, stride: int) -> jax.Array:
+    """The ``size`` x ``size`` patches of one image at a stride, as rows of a matrix.
+
+    Args:
+        image: (H, W, C) array.
+        size: patch side k [pixels].
+        stride: step s between patches [pixels].
+
+    Returns:
+        (Ho, Wo, k * k * C) with Ho = (H - k) // s + 1 (and Wo alike): entry ``[p, q]`` holds
+        ``image[s*p + i, s*q + j, c]`` at index ``(i * k + j) * C + c``, the order of an HWIO
+        kernel reshaped to (k * k * C, features).
+    """
+    height, width, channels = image.shape
+    rows, cols = (height - size) // stride + 1, (width - size) // stride + 1
+    shifts = [
+        jax.lax.slice(
+            image,
+            (i, j, 0),
+            (i + stride * (rows - 1) + 1, j + stride * (cols - 1) + 1, channels),
+            (stride, stride, 1),
+        )
+        for i in range(size)
+        for j in range(size)
+    ]
+    return jnp.stack(shifts, axis=2).reshape(rows, cols, size * size * channels)
+
+
+class PatchConv(nn.Module):
+    """A "VALID" 2-D convolution of one (H, W, C) image, as its patches times the kernel.
+
+    The function and the parameters (``kernel`` (k, k, C, features) in HWIO order, ``bias``
+    (features,)) of ``nn.Conv(features, (k, k), (s, s), padding="VALID")`` on a batch of one,
+    to float rounding. The reason is speed inside loops: the device path trains inside one
+    ``lax.scan``, and XLA's CPU backend runs the gradient of a convolution ~10x slower in a
+    loop body than outside one (jax-ml/jax#12868: there the kernel- and input-gradient
+    convolutions keep their non-canonical dimension orders). Slices and a matmul have gradients
+    that run as fast in a loop (``python -m benchmarks.agents --pixels`` measures both).
+    """
+
+    features: int
+    """Output channels."""
+    size: int
+    """Kernel side k [pixels]."""
+    stride: int
+    """Step between output pixels s [pixels]."""
+    kernel_init: Callable[..., jax.Array] = nn.initializers.lecun_normal()
+    """Initialiser of the (k, k, C, features) kernel."""
+
+    @nn.compact
+    def __call__(self, image: jax.Array) -> jax.Array:
+        """Maps one (H, W, C) image to ((H - k) // s + 1, (W - k) // s + 1, features)."""
+        channels = image.shape[-1]
+        shape = (self.size, self.size, channels, self.features)
+        kernel = self.param("kernel", self.kernel_init, shape)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        matrix = kernel.reshape(self.size * self.size * channels, self.features)
+        return image_patches(image, self.size, self.stride) @ matrix + bias
+
+
 class SmallCNN(nn.Module):
-    """Conv 32x8/4, 64x4/2, 64x3/1 then Dense(features), ReLU, for one (H, W, C) image."""
+    """Conv 32x8/4, 64x4/2, 64x3/1 then Dense(features), ReLU, for one (H, W, C) image.
+
+    Images need at least 36 x 36 pixels (the third convolution's input is then 3 x 3).
+    """
 
     features: int = 256
     """Output width."""
 
+    LAYERS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+    """(channels, kernel side, stride) of each convolution."""
+    MIN_SIDE = 36
+    """Smallest image side [pixels] that leaves every convolution an output."""
+
     @nn.compact
     def __call__(self, image: jax.Array) -> jax.Array:
-        """Maps one (H, W, C) image (uint8 in [0, 255] or float in [0, 1]) to (features,)."""
+        """Maps one (H, W, C) image (uint8 in [0, 255] or float in [0, 1]) to (features,).
+
+        Raises:
+            ValueError: not an (H, W, C) image, or a side under :attr:`MIN_SIDE`.
+        """
+        if image.ndim != 3 or min(image.shape[:2]) < self.MIN_SIDE:
+            raise ValueError(
+                f"SmallCNN takes one (H, W, C) image with H, W >= {self.MIN_SIDE} (its "
+                f"8x8/4, 4x4/2, 3x3/1 convolutions leave no pixels of smaller ones), got "
+                f"shape {image.shape}; resize the env's images or flatten them for the MLP"
+            )
         x = image.astype(jnp.float32)
         if jnp.issubdtype(image.dtype, jnp.integer):
             x = x / 255.0
-        x = x[None]  # flax Conv wants a batch axis; this module sees one image.
-        for features, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
-            x = nn.Conv(
-                features,
-                (kernel, kernel),
-                (stride, stride),
-                padding="VALID",
-                kernel_init=orthogonal(math.sqrt(2.0)),
-            )(x)
-            x = nn.relu(x)
+        for i, (features, size, stride) in enumerate(self.LAYERS):
+            # Named as nn.Conv's were, so runs saved before PatchConv load unchanged.
+            conv = PatchConv(features, size, stride, orthogonal(math.sqrt(2.0)), name=f"Conv_{i}")
+            x = nn.relu(conv(x))
         return nn.relu(_dense(self.features, math.sqrt(2.0))(x.reshape(-1)))
 
 
