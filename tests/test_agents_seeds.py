@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from agents import a2c
+from agents import a2c, evaluate
 from agents.a2c import a2c as a2c_impl
 from agents.common import cli
 from agents.common.policy import load_policy
@@ -97,5 +97,14 @@ def test_bad_requests_are_refused(tmp_path):
     assert not (tmp_path / "a2c").exists()  # refused before any run folder was made
     run = cli.main(a2c_impl.A2C, a2c.A2CConfig, [*root, "--num-seeds", "2", "--run-name", "g"])
     assert io.read_json(run / "config.json")["seeds"] == [0, 1]
+    # agents.evaluate on the group plays each seed's folder and adds the mean over seeds
+    settings = {"episodes": 3, "timing_repeats": 1}
+    out = evaluate.main(evaluate.Config(run, **settings), log=lambda _: None)
+    alone = [evaluate.evaluate_run(run / f"seed{s}", evaluate.Config(run, **settings))
+             for s in (0, 1)]  # fmt: skip
+    assert [r["returns"] for r in out["runs"]] == [r["returns"] for r in alone]
+    means = [r["mean_return"] for r in alone]
+    assert out["over_seeds"]["mean_return"] == pytest.approx(np.mean(means))
+    assert out["over_seeds"]["ci95_low"] <= np.mean(means) <= out["over_seeds"]["ci95_high"]
     with pytest.raises(SystemExit, match="trains 2 seed\\(s\\), not 3"):
         cli.main(a2c_impl.A2C, a2c.A2CConfig, ["--resume", str(run), "--num-seeds", "3"])

@@ -10,13 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import a2c, ppo
+from agents import a2c, evaluate, ppo
 from agents.a2c import a2c as a2c_impl
 from agents.common import cli
 from agents.common.evaluate import evaluate_host, evaluate_jax
 from agents.common.loop import init_train_state, run_updates
 from agents.common.results import CHECKPOINT
 from agents.common.train import HostPath, make_run_learner, train
+from envs.jax_env import make_jax_env
 from experiments import io
 from tests.test_agents_toy_env import ToyVectorEnv, make_toy_env
 
@@ -180,6 +181,11 @@ def test_a2c_cli_host_path_learns_cartpole_and_writes_results(tmp_path):
     trained = evaluate_host(env, policy, 10, seed=100)
     random = evaluate_host(env, lambda obs: env.action_space.sample(), 10, seed=100)
     assert trained.mean > random.mean + 50.0, (trained.mean, random.mean)
+    # python -m agents.evaluate plays the same episodes (no JAX core: the host, seeds 100..109)
+    out = evaluate.main(evaluate.Config(run_dir, episodes=10, seed=100), log=lambda _: None)
+    np.testing.assert_array_equal(out["runs"][0]["returns"], trained.returns)
+    assert out["runs"][0]["env_steps_trained"] == 20000
+    assert io.read_json(run_dir / "evaluation" / "10ep_seed100.json") == io.to_jsonable(out)
     with pytest.raises(SystemExit, match="already holds a run; continue it with --resume"):
         cli.main(a2c.A2C, a2c.A2CConfig, argv)  # the same --run-name again: nothing overwritten
     assert len(io.read_csv(run_dir / "metrics.csv")) == 2
@@ -213,3 +219,14 @@ def test_env_kwargs_reach_the_env_the_run_folder_and_its_reload(tmp_path):
     resumed = cli.main(a2c.A2C, a2c.A2CConfig, ["--resume", str(run_dir), "--total-steps", "320"])
     assert io.read_json(resumed / "config.json")["env_kwargs"] == saved["env_kwargs"]
     assert [int(r["env_steps"]) for r in io.read_csv(run_dir / "metrics.csv")] == [160, 320]
+    # python -m agents.evaluate rebuilds the same JAX env and plays the experiments' rollouts
+    out = evaluate.main(evaluate.Config(run_dir, episodes=4, timing_repeats=2), log=print)
+    jax_env = make_jax_env(saved["env"], **saved["env_kwargs"])
+    config = a2c.A2CConfig(total_steps=320, log_every_steps=160)
+    params = a2c.load_params(config, jax_env, run_dir)
+    expected = evaluate_jax(jax_env, a2c.make_policy(config, jax_env, params), 4, jax.random.key(0))
+    np.testing.assert_array_equal(out["runs"][0]["returns"], expected.returns)
+    assert out["runs"][0]["seconds_per_action"] > 0
+    assert (run_dir / "evaluation" / "4ep_seed0.json").exists()
+    with pytest.raises(SystemExit, match="cannot read run settings"):
+        evaluate.cli([str(tmp_path / "nothing")])

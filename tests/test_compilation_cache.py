@@ -102,6 +102,8 @@ for name in ("spaceship", "driving", "towers", "poke", "across_seeds", "model_fi
     tyro.cli(module.Config, args=args)
 for name in ("experiments.render", "agents.a2c", "agents.ppo", "agents.common.cli"):
     importlib.import_module(name)
+evaluate = importlib.import_module("agents.evaluate")
+tyro.cli(evaluate.Config, args=["results/a2c/x"])
 print("compiles", len(compiles))
 """
 

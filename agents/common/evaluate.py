@@ -248,8 +248,9 @@ def evaluate_host(
             truncated).
 
     Returns:
-        An :class:`EvalResult`; ``seconds_per_action`` is the mean wall time of one ``policy``
-        call (neither the env step nor ``reset`` is included).
+        An :class:`EvalResult`; ``seconds_per_action`` is the median wall time of one
+        ``policy`` call (neither the env step nor ``reset`` is included; the median, so the
+        first call's compile and the odd OS stall do not count).
 
     Raises:
         ValueError: ``n_episodes < 1``.
@@ -257,7 +258,7 @@ def evaluate_host(
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     reset = getattr(policy, "reset", None)
-    returns, lengths, policy_time, calls = [], [], 0.0, 0
+    returns, lengths, call_times = [], [], []
     for episode in range(n_episodes):
         obs, _ = env.reset(seed=seed + episode)
         if reset is not None:
@@ -266,13 +267,13 @@ def evaluate_host(
         while not done and (max_steps is None or steps < max_steps):
             start = time.perf_counter()
             action = policy(obs)
-            policy_time += time.perf_counter() - start
-            calls += 1
+            call_times.append(time.perf_counter() - start)
             obs, reward, terminated, truncated, _ = env.step(action)
             total, steps, done = total + float(reward), steps + 1, terminated or truncated
         returns.append(total)
         lengths.append(steps)
-    return summarise_returns(np.array(returns), np.array(lengths), policy_time / max(calls, 1))
+    seconds = float(np.median(call_times)) if call_times else 0.0
+    return summarise_returns(np.array(returns), np.array(lengths), seconds)
 
 
 def random_policy(action_space: Any) -> Callable:
