@@ -197,6 +197,8 @@ def cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
         return main(config)
     except io.CheckpointError as e:
         raise SystemExit(f"error: {e}") from e
+    except gym.error.Error as e:  # the recorded id is not registered in this process
+        raise SystemExit(f"error: {config.run}: cannot make its env: {e}") from e
 
 
 if __name__ == "__main__":
