@@ -155,6 +155,7 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
             seeds = range(args.seed, args.seed + args.num_seeds)
             train_seeds(algorithm, args.config, env, seeds, run_dir=run_dir, resume=resume,
                         extra_config={"env": args.env, "env_kwargs": env_kwargs})  # fmt: skip
+            print(f"evaluate each seed: python -m agents.evaluate {run_dir}")
             return run_dir
         extra = {"env": args.env, "env_kwargs": env_kwargs, "seed": args.seed}
         result = train(algorithm, args.config, env, jax.random.key(args.seed), run_dir=run_dir,
@@ -163,4 +164,5 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
         raise SystemExit(f"error: --resume {args.resume}: {e}") from e
     except io.RunFolderError as e:
         raise SystemExit(f"error: {e}") from e
+    print(f"evaluate it: python -m agents.evaluate {result.run_dir}")
     return result.run_dir
