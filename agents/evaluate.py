@@ -30,7 +30,13 @@ import tyro
 
 from agents.common import results
 from agents.common.evaluate import EvalResult, evaluate_host, evaluate_jax, seconds_per_action
-from agents.common.policy import load_params, load_policy, make_policy, read_config
+from agents.common.policy import (
+    load_params,
+    load_policy,
+    make_policy,
+    read_config,
+    recorded_env,
+)
 from agents.common.stats import mean_ci
 from experiments import io
 
@@ -95,7 +101,7 @@ def evaluate_run(run: Path, config: Config) -> dict[str, Any]:
     env_id, kwargs = str(saved["env"]), dict(saved.get("env_kwargs") or {})
     deterministic = not config.stochastic
     key = jax.random.key(config.seed)
-    if has_jax_core(env_id) and not config.host:
+    if has_jax_core(env_id) and not config.host and not saved.get("flatten_observation"):
         env = _jax_env(env_id, kwargs, saved, run)
         params = load_params(str(saved["algorithm"]), agent, env, run)
         policy = make_policy(agent, env, params, deterministic)
@@ -104,7 +110,7 @@ def evaluate_run(run: Path, config: Config) -> dict[str, Any]:
         how = f"JAX rollouts; time per action: median of {config.timing_repeats} single-env calls"
     else:
         policy = load_policy(run, deterministic=deterministic, seed=config.seed)
-        env = gym.make(env_id, **kwargs)
+        env = recorded_env(saved)
         result = evaluate_host(env, policy, config.episodes, seed=config.seed)
         env.close()
         seconds = result.seconds_per_action

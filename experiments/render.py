@@ -239,6 +239,9 @@ def main(config: Config) -> list[float]:
     env_id, kwargs = resolve_env(config)
     render_mode = "rgb_array" if config.out else "human"
     env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    if config.run is not None and resolve_policy(config) in AGENT_POLICIES:
+        if runs.describe(config.run).flatten_observation:  # as the agent trained
+            env = gym.wrappers.FlattenObservation(env)
     env.metadata["render_fps"] = config.fps
     policy = make_policy(config, env)
     frames, returns = [], []

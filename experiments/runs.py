@@ -33,6 +33,8 @@ class RunInfo:
     """The policies ``experiments.render --policy`` can load from it."""
     unfinished: str | None = None
     """Why its policies cannot be loaded yet (None: they can)."""
+    flatten_observation: bool = False
+    """Its policies see the env's observations flattened (``FlattenObservation``)."""
 
 
 def describe(run: str | Path) -> RunInfo:
@@ -62,7 +64,8 @@ def describe(run: str | Path) -> RunInfo:
         if not isinstance(kwargs, dict):
             raise io.CheckpointError(f"{file}: env_kwargs must be a JSON object, got {kwargs!r}")
         return RunInfo(f"agents.{name}", str(settings.get("env", SPACESHIP)), kwargs, (name,),
-                       None if done else "it has not logged its first checkpoint yet")  # fmt: skip
+                       None if done else "it has not logged its first checkpoint yet",
+                       bool(settings.get("flatten_observation", False)))  # fmt: skip
     experiment = settings.get(EXPERIMENT) or _experiment_from_fields(settings)
     if experiment == "spaceship":
         from planners.checkpoints import POLICY_NAMES, SETTINGS

@@ -150,7 +150,35 @@ def test_dict_observations_are_refused_with_the_flattening_route_which_then_trai
 
     flat = FlattenObservation(vec)
     ppo.train(TINY_PPO, flat, jax.random.key(0), run_dir=tmp_path / "flat", progress=False)
-    with pytest.raises(io.CheckpointError, match="(?s)observation_space.*FlattenObservation"):
-        load_policy(tmp_path / "flat")  # config.json names the unwrapped env
+    assert io.read_json(tmp_path / "flat" / "config.json")["flatten_observation"] is True
+    policy = load_policy(tmp_path / "flat")  # config.json records the flattening
+    assert policy(flat.single_observation_space.sample()) in (0, 1)
     policy = load_policy(tmp_path / "flat", flat)
     assert policy(flat.single_observation_space.sample()) in (0, 1)
+    # another wrapper is not recorded: reloading says what to pass
+    other = gym.wrappers.vector.RecordEpisodeStatistics(flat)  # not FlattenObservation alone
+    ppo.train(TINY_PPO, other, jax.random.key(0), run_dir=tmp_path / "other", progress=False)
+    with pytest.raises(io.CheckpointError, match="(?s)observation_space.*pass env="):
+        load_policy(tmp_path / "other")
+
+
+def test_the_command_line_flattens_dict_observations_and_every_reload_does_too(tmp_path):
+    from agents import evaluate
+    from agents.common import cli
+    from agents.common.policy import load_policy
+
+    tiny = "--total-steps 64 --num-envs 2 --n-steps 16 --batch-size 16 --n-epochs 1".split()
+    argv = ["--env", "test/DictObs-v0", *tiny, "--results-dir", str(tmp_path)]
+    with pytest.raises(SystemExit, match="Dict observations .*add --flatten-observation"):
+        cli.main(ppo.PPO, ppo.PPOConfig, argv)
+    assert not (tmp_path / "ppo").exists()  # refused before any run folder was made
+    run = cli.main(ppo.PPO, ppo.PPOConfig, [*argv, "--flatten-observation", "--run-name", "f"])
+    saved = io.read_json(run / "config.json")
+    assert saved["flatten_observation"] is True and saved["observation_space"].startswith("Box")
+    obs = gym.make("test/DictObs-v0").observation_space.sample()
+    flat = gym.spaces.flatten(gym.make("test/DictObs-v0").observation_space, obs)
+    assert load_policy(run)(flat) in (0, 1)
+    out = evaluate.main(evaluate.Config(run, episodes=3), log=lambda _: None)
+    assert out["runs"][0]["returns"] and out["runs"][0]["mean_episode_length"] == 8
+    with pytest.raises(SystemExit, match="flattened observations; drop --flatten-observation"):
+        cli.main(ppo.PPO, ppo.PPOConfig, ["--resume", str(run), "--no-flatten-observation"])

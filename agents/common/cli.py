@@ -13,9 +13,11 @@ import gymnasium as gym
 import jax
 import tyro
 
+from agents.common.policy import spaces_of
 from agents.common.results import read_run_config
 from agents.common.seeds import train_seeds
 from agents.common.train import Algorithm, is_jax_env, train
+from envs.jax_env import has_jax_core
 from experiments import io
 from experiments.configs import env_kwargs_from_json, use_compilation_cache
 
@@ -38,6 +40,10 @@ class RunArgs(Generic[ConfigT]):
     """Seed of the PRNG key (network init, actions, envs)."""
     host: bool = False
     """Train on the host path (Gymnasium VectorEnv) even if the env has a JAX core."""
+    flatten_observation: bool = False
+    """Flatten the observations into one vector (``gymnasium.wrappers.vector.FlattenObservation``
+    on the host path), e.g. Poke-v0's Dict of image and objects, for the MLP; recorded in
+    config.json, so reloading and ``agents.evaluate`` flatten them too."""
     num_seeds: int = 1
     """Seeds trained at once on the device path, one ``jit(vmap)`` for all: ``--seed``,
     ``--seed`` + 1, ...; each gets its own folder ``<run>/seed<s>`` (``agents.common.seeds``)."""
@@ -50,7 +56,11 @@ class RunArgs(Generic[ConfigT]):
 
 
 def make_env(
-    env_id: str, num_envs: int, host: bool, env_kwargs: Mapping[str, Any] | None = None
+    env_id: str,
+    num_envs: int,
+    host: bool,
+    env_kwargs: Mapping[str, Any] | None = None,
+    flatten: bool = False,
 ) -> Any:
     """The JAX env for ``env_id`` if it has a JAX core (and not ``host``), else a VectorEnv.
 
@@ -59,6 +69,7 @@ def make_env(
         num_envs: envs of the VectorEnv (the device path's count is the config's).
         host: make the VectorEnv even if the env has a JAX core.
         env_kwargs: the env's keyword arguments, for either.
+        flatten: the VectorEnv under ``FlattenObservation`` (implies the host path).
 
     Raises:
         gymnasium.error.Error: an unknown id (or a third-party env's missing dependency).
@@ -68,9 +79,10 @@ def make_env(
     from envs.jax_env import has_jax_core, make_jax_env
 
     kwargs = dict(env_kwargs or {})
-    if not host and has_jax_core(env_id):
+    if not (host or flatten) and has_jax_core(env_id):
         return make_jax_env(env_id, **kwargs)
-    return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
+    env = gym.make_vec(env_id, num_envs=num_envs, **kwargs)
+    return gym.wrappers.vector.FlattenObservation(env) if flatten else env
 
 
 def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
@@ -96,6 +108,7 @@ def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
     return RunArgs(config=config, env=saved.get("env", RunArgs.env), seed=saved.get("seed", 0),
                    env_kwargs=json.dumps(saved.get("env_kwargs") or {}),
                    host=saved.get("path") == "host",
+                   flatten_observation=bool(saved.get("flatten_observation", False)),
                    num_seeds=len(saved.get("seeds", (0,))))  # fmt: skip
 
 
@@ -126,19 +139,34 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
             f"{default.env_kwargs}, not {args.env_kwargs}; drop --env-kwargs (a resumed run "
             "keeps its env)"
         )
+    if args.resume is not None and args.flatten_observation != default.flatten_observation:
+        raise SystemExit(
+            f"error: --resume {args.resume}: the run trains on "
+            f"{'flattened' if default.flatten_observation else 'unflattened'} observations; "
+            "drop --flatten-observation / --no-flatten-observation (a resumed run keeps its env)"
+        )
     try:
-        env = make_env(args.env, args.config.num_envs, args.host, env_kwargs)
+        env = make_env(args.env, args.config.num_envs, args.host, env_kwargs,
+                       args.flatten_observation)  # fmt: skip
     except gym.error.Error as e:  # an unknown id, a missing dependency of a third-party env
         raise SystemExit(f"error: --env {args.env}: {e}") from e
     except (TypeError, ValueError) as e:  # keyword arguments the env does not take
         raise SystemExit(f"error: --env {args.env} --env-kwargs {args.env_kwargs}: {e}") from e
     if args.num_seeds < 1:
         raise SystemExit(f"error: --num-seeds must be >= 1, got {args.num_seeds}")
-    if args.num_seeds > 1 and (args.host or not is_jax_env(env)):  # before any folder is made
+    observations = spaces_of(env)[0]
+    if not isinstance(observations, gym.spaces.Box):  # before any folder is made
+        raise SystemExit(
+            f"error: --env {args.env} has {type(observations).__name__} observations "
+            f"({observations}); the networks take a Box: add --flatten-observation to train on "
+            "them as one vector"
+        )
+    if args.num_seeds > 1 and not is_jax_env(env):  # before any folder is made
+        flag = "--host" if args.host else "--flatten-observation"
+        why = f"{flag} turns off" if has_jax_core(args.env) else "lacks (no JAX core)"
         raise SystemExit(
             f"error: --num-seeds {args.num_seeds} trains on the device path, which "
-            f"{args.env} {'--host turns off' if args.host else 'lacks (no JAX core)'}; "
-            "train one --seed at a time"
+            f"{args.env} {why}; train one --seed at a time"
         )
     if args.resume is not None:
         run_dir = args.resume

@@ -206,10 +206,11 @@ def make_network(
         raise ValueError(
             f"observation_space must be a Box (a vector, or an (H, W, C) image for the CNN), got "
             f"{observation_space}. Flatten it into one vector before training: for a VectorEnv "
-            "gymnasium.wrappers.vector.FlattenObservation(gymnasium.make_vec(env_id, num_envs)); "
-            "or keep one Box entry of a Dict (e.g. the image) with "
-            "gymnasium.wrappers.vector.TransformObservation. Reload such a run with "
-            "agents.common.policy.load_policy(run_dir, env=<the same wrapped env>)"
+            "gymnasium.wrappers.vector.FlattenObservation(gymnasium.make_vec(env_id, num_envs)) "
+            "(python -m agents.a2c / agents.ppo: --flatten-observation); or keep one Box entry "
+            "of a Dict (e.g. the image) with gymnasium.wrappers.vector.TransformObservation, and "
+            "reload that run with agents.common.policy.load_policy(run_dir, env=<the same "
+            "wrapped env>)"
         )
     return ActorCritic(
         num_inputs=num_inputs,

@@ -150,6 +150,16 @@ def read_config(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     return read_run_config(run_dir, getattr(module, ALGORITHMS[algorithm]))
 
 
+def recorded_env(saved: dict[str, Any], **make_kwargs: Any) -> gym.Env:
+    """The single env a run's ``config.json`` (``saved``) records, as its policy sees it.
+
+    ``gymnasium.make(env, **env_kwargs, **make_kwargs)``, under ``FlattenObservation`` when the
+    run trained on flattened observations (``flatten_observation``).
+    """
+    env = gym.make(saved["env"], **{**(saved.get("env_kwargs") or {}), **make_kwargs})
+    return gym.wrappers.FlattenObservation(env) if saved.get("flatten_observation") else env
+
+
 def _recorded_env(run_dir: Path, saved: dict[str, Any]) -> Any:
     """The (closed) env ``config.json`` names, checked to have the spaces the run trained on."""
     import envs  # noqa: F401  (registers the worldplan ids)
@@ -159,7 +169,7 @@ def _recorded_env(run_dir: Path, saved: dict[str, Any]) -> Any:
             f"{run_dir}/config.json records no env id (a JaxEnv has none): pass env= to "
             "load_policy, or train with extra_config={'env': '<id>'}"
         )
-    env = gym.make(saved["env"], **saved.get("env_kwargs", {}))
+    env = recorded_env(saved)
     env.close()
     for name in ("observation_space", "action_space"):
         trained, rebuilt = saved.get(name), str(getattr(env, name))

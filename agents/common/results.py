@@ -36,8 +36,10 @@ def env_entries(env: Any) -> dict[str, Any]:
     Always ``observation_space`` and ``action_space`` (``str`` of the single-env spaces, which
     :func:`agents.common.policy.load_policy` checks against the env it rebuilds). For a
     Gymnasium env or VectorEnv with a registered spec also ``env`` (the id) and ``env_kwargs``
-    (the ``gymnasium.make`` keyword arguments that can be written as JSON). A JAX env carries no
-    id: pass ``extra_config={"env": id}`` to ``train`` to record one.
+    (the ``gymnasium.make`` keyword arguments that can be written as JSON), and
+    ``flatten_observation: true`` when the env is that env under ``FlattenObservation``
+    (:func:`flattened`), which reloading applies again. A JAX env carries no id: pass
+    ``extra_config={"env": id}`` to ``train`` to record one.
     """
     obs_space = getattr(env, "single_observation_space", None) or env.observation_space
     action_space = getattr(env, "single_action_space", None) or env.action_space
@@ -45,6 +47,9 @@ def env_entries(env: Any) -> dict[str, Any]:
         "observation_space": str(obs_space),
         "action_space": str(action_space),
     }
+    if flattened(env):  # the policy sees flat vectors of the inner env's observations
+        entries["flatten_observation"] = True
+        env = env.env
     spec = getattr(env, "spec", None)
     if spec is None or not getattr(spec, "id", None):
         return entries
@@ -57,6 +62,19 @@ def env_entries(env: Any) -> dict[str, Any]:
         if name not in _VECTOR_KWARGS:
             kwargs[name] = value
     return {"env": spec.id, "env_kwargs": kwargs, **entries}
+
+
+def flattened(env: Any) -> bool:
+    """Whether ``env`` is a VectorEnv under ``gymnasium.wrappers.vector.FlattenObservation`` alone.
+
+    That is what ``--flatten-observation`` trains on, and what :func:`env_entries` records so
+    the policy reloads; other wrappers are not recorded (reload such runs with ``env=``).
+    """
+    import gymnasium as gym
+
+    return type(env) is gym.wrappers.vector.FlattenObservation and not isinstance(
+        env.env, gym.vector.VectorWrapper
+    )
 
 
 def fingerprint(config: Any) -> str:
