@@ -112,39 +112,38 @@ def _defaults(config_cls: type, argv: Sequence[str]) -> RunArgs | None:
                    num_seeds=len(saved.get("seeds", (0,))))  # fmt: skip
 
 
-def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = None) -> Path:
-    """Parses the command line, trains, and returns the run folder."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        default = _defaults(config_cls, argv) or RunArgs(config=config_cls())
-    except io.CheckpointError as e:
-        raise SystemExit(f"error: --resume: {e}") from e
-    try:
-        args = tyro.cli(RunArgs[config_cls], args=argv, default=default)
-    except ValueError as e:  # a config's own range check (e.g. --num-envs 0)
-        raise SystemExit(f"error: {e}") from e
-    use_compilation_cache()  # before the first computation (make_env's included)
-    if args.resume is not None and args.env != default.env:
+def _refuse_resume_changes(args: RunArgs, default: RunArgs, env_kwargs: dict[str, Any]) -> None:
+    """Refuses flags that would change what a resumed run trains on (its env, its seeds)."""
+    if args.resume is None:
+        return
+    keep = "a resumed run keeps its env"
+    if args.env != default.env:
         raise SystemExit(
             f"error: --resume {args.resume}: the run trains on {default.env}, not {args.env}; "
-            "drop --env (a resumed run keeps its env)"
+            f"drop --env ({keep})"
         )
-    try:
-        env_kwargs = env_kwargs_from_json(args.env_kwargs)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from e
-    if args.resume is not None and env_kwargs != json.loads(default.env_kwargs):
+    if env_kwargs != json.loads(default.env_kwargs):
         raise SystemExit(
             f"error: --resume {args.resume}: the run's env takes --env-kwargs "
-            f"{default.env_kwargs}, not {args.env_kwargs}; drop --env-kwargs (a resumed run "
-            "keeps its env)"
+            f"{default.env_kwargs}, not {args.env_kwargs}; drop --env-kwargs ({keep})"
         )
-    if args.resume is not None and args.flatten_observation != default.flatten_observation:
+    if args.flatten_observation != default.flatten_observation:
         raise SystemExit(
             f"error: --resume {args.resume}: the run trains on "
             f"{'flattened' if default.flatten_observation else 'unflattened'} observations; "
-            "drop --flatten-observation / --no-flatten-observation (a resumed run keeps its env)"
+            f"drop --flatten-observation / --no-flatten-observation ({keep})"
         )
+    if args.num_seeds != default.num_seeds:
+        raise SystemExit(
+            f"error: --resume {args.resume}: the run trains {default.num_seeds} seed(s), not "
+            f"{args.num_seeds}; drop --num-seeds (a resumed run keeps its seeds)"
+        )
+
+
+def _checked_env(args: RunArgs, env_kwargs: dict[str, Any]) -> Any:
+    """The env to train on, or a ``SystemExit`` naming what the flags ask that cannot be done."""
+    if args.num_seeds < 1:
+        raise SystemExit(f"error: --num-seeds must be >= 1, got {args.num_seeds}")
     try:
         env = make_env(args.env, args.config.num_envs, args.host, env_kwargs,
                        args.flatten_observation)  # fmt: skip
@@ -152,42 +151,55 @@ def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = No
         raise SystemExit(f"error: --env {args.env}: {e}") from e
     except (TypeError, ValueError) as e:  # keyword arguments the env does not take
         raise SystemExit(f"error: --env {args.env} --env-kwargs {args.env_kwargs}: {e}") from e
-    if args.num_seeds < 1:
-        raise SystemExit(f"error: --num-seeds must be >= 1, got {args.num_seeds}")
     observations = spaces_of(env)[0]
-    if not isinstance(observations, gym.spaces.Box):  # before any folder is made
+    if not isinstance(observations, gym.spaces.Box):
         raise SystemExit(
             f"error: --env {args.env} has {type(observations).__name__} observations "
             f"({observations}); the networks take a Box: add --flatten-observation to train on "
             "them as one vector"
         )
-    if args.num_seeds > 1 and not is_jax_env(env):  # before any folder is made
+    if args.num_seeds > 1 and not is_jax_env(env):
         flag = "--host" if args.host else "--flatten-observation"
         why = f"{flag} turns off" if has_jax_core(args.env) else "lacks (no JAX core)"
         raise SystemExit(
             f"error: --num-seeds {args.num_seeds} trains on the device path, which "
             f"{args.env} {why}; train one --seed at a time"
         )
-    if args.resume is not None:
-        run_dir = args.resume
-    else:
-        run_dir = io.make_run_dir(args.results_dir / algorithm.name, args.run_name)
-    if args.resume is not None and args.num_seeds != default.num_seeds:
-        raise SystemExit(
-            f"error: --resume {args.resume}: the run trains {default.num_seeds} seed(s), not "
-            f"{args.num_seeds}; drop --num-seeds (a resumed run keeps its seeds)"
-        )
+    return env
+
+
+def main(algorithm: Algorithm, config_cls: type, argv: Sequence[str] | None = None) -> Path:
+    """Parses the command line, trains, and returns the run folder.
+
+    Every refusal (bad flags, an env that cannot be made or trained on, a resume that would
+    change the run) comes before a run folder is made.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        default = _defaults(config_cls, argv) or RunArgs(config=config_cls())
+    except io.CheckpointError as e:
+        raise SystemExit(f"error: --resume: {e}") from e
+    try:
+        args = tyro.cli(RunArgs[config_cls], args=argv, default=default)
+        env_kwargs = env_kwargs_from_json(args.env_kwargs)
+    except ValueError as e:  # a config's own range check (e.g. --num-envs 0), bad JSON
+        raise SystemExit(f"error: {e}") from e
+    use_compilation_cache()  # before the first computation (make_env's included)
+    _refuse_resume_changes(args, default, env_kwargs)
+    env = _checked_env(args, env_kwargs)
     resume = args.resume is not None
+    run_dir = args.resume if resume else io.make_run_dir(args.results_dir / algorithm.name,
+                                                          args.run_name)  # fmt: skip
+    extra = {"env": args.env, "env_kwargs": env_kwargs}
     try:
         if args.num_seeds > 1:
             seeds = range(args.seed, args.seed + args.num_seeds)
             train_seeds(algorithm, args.config, env, seeds, run_dir=run_dir, resume=resume,
-                        extra_config={"env": args.env, "env_kwargs": env_kwargs})  # fmt: skip
+                        extra_config=extra)  # fmt: skip
             print(f"evaluate each seed: python -m agents.evaluate {run_dir}")
             return run_dir
-        extra = {"env": args.env, "env_kwargs": env_kwargs, "seed": args.seed}
         result = train(algorithm, args.config, env, jax.random.key(args.seed), run_dir=run_dir,
-                       resume=resume, extra_config=extra)  # fmt: skip
+                       resume=resume, extra_config={**extra, "seed": args.seed})  # fmt: skip
     except io.CheckpointError as e:
         raise SystemExit(f"error: --resume {args.resume}: {e}") from e
     except io.RunFolderError as e:
