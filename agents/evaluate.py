@@ -31,6 +31,7 @@ import tyro
 from agents.common import results
 from agents.common.evaluate import EvalResult, evaluate_host, evaluate_jax, seconds_per_action
 from agents.common.policy import (
+    check_spaces,
     load_params,
     load_policy,
     make_policy,
@@ -68,20 +69,6 @@ class Config:
             raise ValueError(f"--timing-repeats must be >= 1, got {self.timing_repeats}")
 
 
-def _jax_env(env_id: str, kwargs: dict[str, Any], saved: dict[str, Any], run: Path) -> Any:
-    """The run's JaxEnv, checked to have the spaces it trained with."""
-    from envs.jax_env import make_jax_env
-
-    env = make_jax_env(env_id, **kwargs)
-    for name in ("observation_space", "action_space"):
-        trained, now = saved.get(name), str(getattr(env, name))
-        if trained is not None and trained != now:
-            raise io.CheckpointError(
-                f"{run} trained with {name} {trained}, but {env_id} with {kwargs} has {now}"
-            )
-    return env
-
-
 def evaluate_run(run: Path, config: Config) -> dict[str, Any]:
     """Plays one run's policy; returns what :func:`main` prints and writes for it.
 
@@ -90,7 +77,7 @@ def evaluate_run(run: Path, config: Config) -> dict[str, Any]:
             spaces now.
     """
     import envs  # noqa: F401  (registers the worldplan ids)
-    from envs.jax_env import has_jax_core
+    from envs.jax_env import has_jax_core, make_jax_env
 
     agent, saved = read_config(run)
     if "env" not in saved:
@@ -102,7 +89,8 @@ def evaluate_run(run: Path, config: Config) -> dict[str, Any]:
     deterministic = not config.stochastic
     key = jax.random.key(config.seed)
     if has_jax_core(env_id) and not config.host and not saved.get("flatten_observation"):
-        env = _jax_env(env_id, kwargs, saved, run)
+        env = make_jax_env(env_id, **kwargs)
+        check_spaces(run, saved, env)
         params = load_params(str(saved["algorithm"]), agent, env, run)
         policy = make_policy(agent, env, params, deterministic)
         result = evaluate_jax(env, policy, config.episodes, key)

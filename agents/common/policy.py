@@ -171,6 +171,17 @@ def _recorded_env(run_dir: Path, saved: dict[str, Any]) -> Any:
         )
     env = recorded_env(saved)
     env.close()
+    check_spaces(run_dir, saved, env)
+    return env
+
+
+def check_spaces(run_dir: str | Path, saved: dict[str, Any], env: Any) -> None:
+    """Refuses an env whose spaces differ from those the run trained on (``config.json``).
+
+    Raises:
+        experiments.io.CheckpointError: the observation or action space differs; the message
+            names both.
+    """
     for name in ("observation_space", "action_space"):
         trained, rebuilt = saved.get(name), str(getattr(env, name))
         if trained is not None and trained != rebuilt:
@@ -179,4 +190,3 @@ def _recorded_env(run_dir: Path, saved: dict[str, Any]) -> Any:
                 f"{saved.get('env_kwargs', {})} has {rebuilt} (a wrapper, e.g. "
                 "FlattenObservation?): pass env= with the spaces of training to load_policy"
             )
-    return env
