@@ -150,13 +150,13 @@ def read_config(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     return read_run_config(run_dir, getattr(module, ALGORITHMS[algorithm]))
 
 
-def recorded_env(saved: dict[str, Any], **make_kwargs: Any) -> gym.Env:
+def recorded_env(saved: dict[str, Any]) -> gym.Env:
     """The single env a run's ``config.json`` (``saved``) records, as its policy sees it.
 
-    ``gymnasium.make(env, **env_kwargs, **make_kwargs)``, under ``FlattenObservation`` when the
-    run trained on flattened observations (``flatten_observation``).
+    ``gymnasium.make(env, **env_kwargs)``, under ``FlattenObservation`` when the run trained on
+    flattened observations (``flatten_observation``).
     """
-    env = gym.make(saved["env"], **{**(saved.get("env_kwargs") or {}), **make_kwargs})
+    env = gym.make(saved["env"], **(saved.get("env_kwargs") or {}))
     return gym.wrappers.FlattenObservation(env) if saved.get("flatten_observation") else env
 
 
